@@ -1,0 +1,125 @@
+"""Where things sit in a synthetic fundus photograph: field of view, optic disc, fovea, quadrants.
+
+All lengths scale with the radius R of the circular field of view, so one eye can be rendered at
+any size. The layout follows a macula-centred 45-degree photograph: the fovea near the centre,
+the optic disc about 2.5 disc diameters to the nasal side (the right of the picture for a right
+eye, mirrored for a left eye) and slightly above the fovea.
+
+Quadrants are defined about the midpoint between disc and fovea, split by the disc-fovea line
+(superior/inferior) and the line perpendicular to it (nasal/temporal).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class FundusGeometry:
+    size: int
+    eye: str  # "right" or "left"
+    fov_centre: tuple[float, float]
+    fov_radius: float
+    fovea: tuple[float, float]
+    disc_centre: tuple[float, float]
+    disc_radius: float
+
+    @property
+    def side(self) -> int:
+        """+1 when nasal is to the right of the picture (right eye), -1 otherwise."""
+        return 1 if self.eye == "right" else -1
+
+    @property
+    def disc_area(self) -> float:
+        return float(np.pi * self.disc_radius**2)
+
+    @property
+    def quadrant_origin(self) -> np.ndarray:
+        return (np.asarray(self.fovea) + np.asarray(self.disc_centre)) / 2
+
+    @property
+    def nasal_axis(self) -> np.ndarray:
+        d = np.asarray(self.disc_centre) - np.asarray(self.fovea)
+        return d / np.linalg.norm(d)
+
+    @property
+    def superior_axis(self) -> np.ndarray:
+        """Unit vector perpendicular to the disc-fovea line, pointing up in the picture."""
+        u = self.nasal_axis
+        n = np.array([u[1], -u[0]])
+        return n if n[1] < 0 else -n
+
+    def quadrant_of(self, xy: np.ndarray) -> np.ndarray:
+        """Quadrant index 0..3 (order of ``QUADRANTS``) of points ``xy`` (..., 2)."""
+        d = np.asarray(xy, dtype=float) - self.quadrant_origin
+        superior = d @ self.superior_axis > 0
+        nasal = d @ self.nasal_axis > 0
+        return np.where(superior, np.where(nasal, 1, 0), np.where(nasal, 3, 2))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def sample_geometry(rng: np.random.Generator, size: int, eye: str | None = None) -> FundusGeometry:
+    """Random but anatomically plausible placement of disc and fovea for one photograph."""
+    eye = eye or ("right" if rng.random() < 0.5 else "left")
+    side = 1 if eye == "right" else -1
+    c = size / 2
+    radius = size * 0.47 * (1 + rng.uniform(-0.02, 0.02))
+    centre = (c + rng.uniform(-0.01, 0.01) * size, c + rng.uniform(-0.01, 0.01) * size)
+    fovea = (centre[0] - side * radius * rng.uniform(0.06, 0.14),
+             centre[1] + radius * rng.uniform(-0.03, 0.05))
+    disc = (fovea[0] + side * radius * rng.uniform(0.46, 0.54),
+            fovea[1] - radius * rng.uniform(0.0, 0.08))
+    disc_radius = radius * rng.uniform(0.095, 0.115)
+    return FundusGeometry(size, eye, centre, float(radius), fovea, disc, float(disc_radius))
+
+
+@lru_cache(maxsize=8)
+def pixel_grid(size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel-centre coordinates (x, y) as float32 arrays, cached per size (read-only)."""
+    y, x = np.mgrid[0:size, 0:size].astype(np.float32)
+    x.setflags(write=False)
+    y.setflags(write=False)
+    return x, y
+
+
+def distance_map(size: int, centre: tuple[float, float]) -> np.ndarray:
+    x, y = pixel_grid(size)
+    return np.sqrt((x - np.float32(centre[0])) ** 2 + (y - np.float32(centre[1])) ** 2)
+
+
+def quadrant_map(geom: FundusGeometry, fov: np.ndarray) -> np.ndarray:
+    """uint8 label map: 0 outside the field of view, 1..4 for the quadrants."""
+    x, y = pixel_grid(geom.size)
+    o, s, n = geom.quadrant_origin, geom.superior_axis, geom.nasal_axis
+    dx, dy = x - np.float32(o[0]), y - np.float32(o[1])
+    superior = dx * np.float32(s[0]) + dy * np.float32(s[1]) > 0
+    nasal = dx * np.float32(n[0]) + dy * np.float32(n[1]) > 0
+    q = np.where(superior, np.where(nasal, 2, 1), np.where(nasal, 4, 3)).astype(np.uint8)
+    q[~fov] = 0
+    return q
+
+
+def macula_radius(geom: FundusGeometry) -> float:
+    """The macula mask: one disc diameter around the fovea (the central macula)."""
+    return 2.0 * geom.disc_radius
+
+
+def fov_mask(size: int, centre: tuple[float, float], radius: float) -> np.ndarray:
+    """The circular field of view as a boolean mask."""
+    return ellipse_mask(size, centre, radius, radius)
+
+
+def ellipse_mask(size: int, centre: tuple[float, float], rx: float, ry: float) -> np.ndarray:
+    """Boolean mask of an axis-aligned ellipse, computed only inside its bounding box."""
+    mask = np.zeros((size, size), bool)
+    cx, cy = centre
+    ys = slice(max(int(cy - ry) - 1, 0), min(int(cy + ry) + 2, size))
+    xs = slice(max(int(cx - rx) - 1, 0), min(int(cx + rx) + 2, size))
+    x, y = pixel_grid(size)
+    mask[ys, xs] = ((x[ys, xs] - cx) / rx) ** 2 + ((y[ys, xs] - cy) / ry) ** 2 <= 1.0
+    return mask

@@ -1,0 +1,34 @@
+"""Training the grader: configuration, data wrapping, callbacks and the ``train`` loop.
+
+Typical use (the order matters: precision and seeds before the model is built)::
+
+    from drlib.training import TrainConfig, configure_precision, seed_everything, train
+    config = TrainConfig(image_size=224, batch_size=32, epochs=30, output_dir="runs/a")
+    configure_precision(config.mixed_precision)
+    seed_everything(config.seed)
+    model = drlib.model.build_densenet(config.image_size)
+    history = train(model, train_data, val_data, config)
+"""
+
+from drlib.training.config import TrainConfig, TrainingHistory
+from drlib.training.data import ArrayBatches, balanced_class_weight, one_hot
+from drlib.training.loop import backup_epoch, read_history_csv, train
+from drlib.training.setup import configure_precision, resolve_precision, seed_everything
+from drlib.training.validation import evaluate_grades, predict_probabilities, validation_report
+
+__all__ = [
+    "ArrayBatches",
+    "TrainConfig",
+    "TrainingHistory",
+    "backup_epoch",
+    "balanced_class_weight",
+    "configure_precision",
+    "evaluate_grades",
+    "one_hot",
+    "predict_probabilities",
+    "read_history_csv",
+    "resolve_precision",
+    "seed_everything",
+    "train",
+    "validation_report",
+]

@@ -1,0 +1,109 @@
+"""Devices and data parallelism (drlib.distribute).
+
+The data-parallel test runs in a subprocess on the JAX backend with two virtual CPU devices
+(``XLA_FLAGS=--xla_force_host_platform_device_count=2``): the same mechanism Keras uses on a
+machine with several GPUs, checked without one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import keras
+import pytest
+
+from drlib.distribute import describe_devices, has_accelerator, list_devices, use_data_parallel
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    import numpy as np
+    import drlib
+    import jax, keras
+    from drlib.distribute import describe_devices, use_data_parallel
+    from drlib.training import TrainConfig, seed_everything, train
+
+    def tiny():
+        seed_everything(1)
+        image = keras.Input((8, 8, 3))
+        x = keras.layers.Conv2D(4, 3, activation="relu")(image)
+        x = keras.layers.GlobalAveragePooling2D()(x)
+        return keras.Model(image, keras.layers.Dense(5, activation="softmax")(x))
+
+    rng = np.random.default_rng(0)
+    data = (rng.integers(0, 256, (32, 8, 8, 3)).astype(np.uint8), rng.integers(0, 5, 32))
+    val = (data[0][:8], data[1][:8])
+    out = sys.argv[1]
+    config = dict(image_size=8, batch_size=8, epochs=1, verbose=0, patience=None,
+                  restore_best_weights=False, seed=0)
+
+    single = tiny()
+    initial = single.get_weights()
+    h1 = train(single, data, val, TrainConfig(output_dir=out + "/single", **config))
+
+    distribution = use_data_parallel()
+    parallel = tiny()
+    parallel.set_weights(initial)
+    h2 = train(parallel, data, val, TrainConfig(output_dir=out + "/parallel", **config))
+
+    kernel = parallel.weights[0].value
+    layout = distribution.get_data_layout((8, 8, 8, 3))
+    batch = jax.device_put(np.zeros((8, 8, 8, 3), np.float32), layout.backend_layout)
+    print(json.dumps({
+        "devices": describe_devices()["devices"],
+        "mesh_devices": int(distribution.device_mesh.devices.size),
+        "kernel_devices": len(kernel.sharding.device_set),
+        "kernel_replicated": bool(kernel.sharding.is_fully_replicated),
+        "batch_shard_shape": list(batch.sharding.shard_shape(batch.shape)),
+        "batch_shards": len(batch.addressable_shards),
+        "loss_single": h1.history["loss"][0],
+        "loss_parallel": h2.history["loss"][0],
+        "val_loss_single": h1.history["val_loss"][0],
+        "val_loss_parallel": h2.history["val_loss"][0],
+    }))
+    """
+)
+
+
+def test_describe_devices_on_this_machine():
+    info = describe_devices()
+    assert info["backend"] == keras.backend.backend()
+    assert info["devices"] == list_devices() and info["n_devices"] == len(info["devices"])
+    assert info["accelerator"] == has_accelerator()
+    assert info["description"]
+
+
+@pytest.mark.skipif(keras.backend.backend() == "jax", reason="checks the non-JAX message")
+def test_data_parallel_is_a_no_op_off_jax(capsys):
+    assert use_data_parallel() is None
+    assert "not used" in capsys.readouterr().out
+    assert keras.distribution.distribution() is None
+
+
+def test_data_parallel_on_two_virtual_jax_devices(tmp_path):
+    env = dict(os.environ)
+    env.update(
+        KERAS_BACKEND="jax",
+        XLA_FLAGS="--xla_force_host_platform_device_count=2",
+        JAX_PLATFORMS="cpu",
+        PYTHONPATH=str(ROOT),
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(tmp_path)],
+        capture_output=True, text=True, env=env, cwd=ROOT, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["devices"] == ["cpu:0", "cpu:1"]
+    assert result["mesh_devices"] == 2
+    assert result["kernel_devices"] == 2 and result["kernel_replicated"]
+    assert result["batch_shard_shape"] == [4, 8, 8, 3] and result["batch_shards"] == 2
+    assert result["loss_parallel"] == pytest.approx(result["loss_single"], rel=1e-5)
+    assert result["val_loss_parallel"] == pytest.approx(result["val_loss_single"], rel=1e-5)

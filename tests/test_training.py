@@ -1,0 +1,291 @@
+"""Training loop (drlib.training): validation metrics, seeded batches, checkpoints, resumption.
+
+A tiny convolutional net on 16 x 16 images stands in for DenseNet121: the loop does not care
+which model it trains, and these tests must run in seconds on two CPU cores.
+"""
+
+from __future__ import annotations
+
+import json
+
+import keras
+import numpy as np
+import pytest
+from sklearn.metrics import cohen_kappa_score
+
+from drlib.training import (
+    ArrayBatches,
+    TrainConfig,
+    backup_epoch,
+    balanced_class_weight,
+    predict_probabilities,
+    read_history_csv,
+    resolve_precision,
+    seed_everything,
+    train,
+    validation_report,
+)
+from drlib.training.callbacks import replay_early_stopping, replay_reduce_lr
+
+SIZE = 16
+
+
+def tiny_model(seed: int = 1) -> keras.Model:
+    seed_everything(seed)
+    image = keras.Input((SIZE, SIZE, 3))
+    x = keras.layers.Rescaling(1 / 255)(image)
+    x = keras.layers.Conv2D(4, 3, activation="relu")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    out = keras.layers.Dense(5, activation="softmax")(x)
+    return keras.Model(image, out)
+
+
+def weights_of(model: keras.Model) -> list[np.ndarray]:
+    return [w.numpy().copy() for w in model.weights]
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (40, SIZE, SIZE, 3)).astype(np.uint8)
+    y = rng.integers(0, 5, 40)
+    xv = rng.integers(0, 256, (13, SIZE, SIZE, 3)).astype(np.uint8)
+    yv = rng.integers(0, 5, 13)
+    return (x, y), (xv, yv)
+
+
+def config(tmp_path, **kwargs) -> TrainConfig:
+    settings = dict(
+        image_size=SIZE, batch_size=8, epochs=3, learning_rate=1e-2, patience=None,
+        restore_best_weights=False, verbose=0, output_dir=str(tmp_path), seed=3,
+    )
+    settings.update(kwargs)
+    return TrainConfig(**settings)
+
+
+class InterruptAtEpoch(keras.callbacks.Callback):
+    """Simulates a crash when ``epoch`` is about to start (i.e. after epoch-1 has ended)."""
+
+    def __init__(self, epoch: int) -> None:
+        super().__init__()
+        self.epoch = epoch
+        self.weights_at_interruption: list[np.ndarray] | None = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.epoch:
+            self.weights_at_interruption = weights_of(self.model)
+            raise KeyboardInterrupt("simulated interruption")
+
+
+class EpochRecorder(keras.callbacks.Callback):
+    """Which epochs a fit call runs, and the weights it starts each epoch with."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.epochs: list[int] = []
+        self.start_weights: dict[int, list[np.ndarray]] = {}
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epochs.append(epoch)
+        self.start_weights[epoch] = weights_of(self.model)
+
+
+# ----------------------------------------------------------------------------- validation
+
+
+def test_validation_report_matches_sklearn_and_keras():
+    rng = np.random.default_rng(5)
+    probabilities = rng.dirichlet(np.ones(5), size=50)
+    grades = rng.integers(0, 5, 50)
+    report = validation_report(probabilities, grades)
+    predicted = probabilities.argmax(axis=1)
+    assert report["kappa"] == pytest.approx(
+        cohen_kappa_score(grades, predicted, weights="quadratic", labels=range(5)), abs=1e-12
+    )
+    keras_loss = keras.losses.CategoricalCrossentropy()(
+        np.eye(5)[grades].astype(np.float32), probabilities.astype(np.float32)
+    )
+    assert report["loss"] == pytest.approx(float(keras_loss), rel=1e-5)
+    assert report["accuracy"] == pytest.approx(np.mean(predicted == grades))
+    for g in range(5):
+        assert report["recall"][g] == pytest.approx(np.mean(predicted[grades == g] == g))
+    assert np.sum(report["confusion"]) == 50
+
+
+def test_recall_of_an_absent_grade_is_nan_not_zero():
+    probabilities = np.eye(5)[[0, 0, 1]]
+    report = validation_report(probabilities, np.array([0, 1, 1]))
+    assert report["recall"][:2] == [1.0, 0.5]
+    assert all(np.isnan(report["recall"][2:]))
+
+
+class Batches(keras.utils.PyDataset):
+    """A bare PyDataset of (x, one_hot) batches, without grades or set_epoch."""
+
+    def __init__(self, x, y, batch_size):
+        super().__init__()
+        self.x, self.y, self.batch_size = x, np.eye(5, dtype=np.float32)[y], batch_size
+
+    def __len__(self):
+        return -(-len(self.x) // self.batch_size)
+
+    def __getitem__(self, i):
+        rows = slice(i * self.batch_size, (i + 1) * self.batch_size)
+        return self.x[rows].astype(np.float32), self.y[rows]
+
+
+def test_predictions_cover_every_image_in_order_with_padded_batches(data):
+    _, (xv, yv) = data
+    model = tiny_model()
+    expected = np.asarray(model.predict(xv.astype(np.float32), verbose=0))
+    for source in ((xv, yv), Batches(xv, yv, 5)):  # 13 images: last batch of 3 (or 5) padded
+        probabilities, grades = predict_probabilities(model, source, batch_size=5)
+        np.testing.assert_array_equal(grades, yv)
+        np.testing.assert_allclose(probabilities, expected, atol=1e-6)
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def test_array_batches_are_a_function_of_seed_and_epoch(data):
+    (x, y), _ = data
+    a = ArrayBatches(x, y, 8, shuffle=True, augment=True, seed=4)
+    b = ArrayBatches(x, y, 8, shuffle=True, augment=True, seed=4)
+    assert len(a) == 5
+    b.set_epoch(1)
+    b.set_epoch(0)  # back to epoch 0: same batches as a fresh dataset
+    for i in range(len(a)):
+        np.testing.assert_array_equal(a[i][0], b[i][0])
+        np.testing.assert_array_equal(a[i][1], b[i][1])
+        assert a[i][0].shape == (8, SIZE, SIZE, 3) and a[i][0].dtype == np.float32
+    a.set_epoch(1)
+    assert not np.array_equal(a[0][1], b[0][1]) or not np.array_equal(a[0][0], b[0][0])
+    # Without augmentation, an epoch is a permutation of the images: every image once at most.
+    plain = ArrayBatches(x, y, 8, shuffle=True, seed=4)
+    seen = np.concatenate([plain[i][0] for i in range(len(plain))]).reshape(40, -1)
+    assert len(np.unique(seen, axis=0)) == 40
+
+
+def test_balanced_class_weights():
+    weights = balanced_class_weight(np.array([0, 0, 0, 1, 2, 2]))
+    assert weights[0] == pytest.approx(6 / (5 * 3))
+    assert weights[1] == pytest.approx(6 / 5)
+    assert weights[3] == 1.0 and weights[4] == 1.0  # absent grades
+
+
+def test_precision_policy_on_cpu():
+    assert resolve_precision("auto") == "float32"  # no accelerator in this test environment
+    assert resolve_precision("on") == "mixed_bfloat16"
+    assert resolve_precision("off") == "float32"
+    with pytest.raises(ValueError, match="mixed_precision"):
+        TrainConfig(mixed_precision="yes")
+
+
+# ----------------------------------------------------------------------------- training
+
+
+def test_train_writes_history_checkpoints_and_kappa(data, tmp_path):
+    model = tiny_model()
+    history = train(model, *data, config(tmp_path, epochs=2, class_weight="balanced",
+                                         augment=True, restore_best_weights=True))
+    assert history.epoch == [0, 1]
+    for key in ("loss", "val_loss", "val_kappa", "val_recall_4", "train_images_per_s"):
+        assert len(history.history[key]) == 2, key
+    assert all(-1 <= k <= 1 for k in history.history["val_kappa"])
+    assert history.history["learning_rate"] == pytest.approx([1e-2, 1e-2])
+    for name in ("history.csv", "history.json", "train_config.json",
+                 "checkpoints/last.keras", "checkpoints/best.weights.h5"):
+        assert (tmp_path / name).is_file(), name
+    assert not (tmp_path / "backup").exists()  # removed once the run completed
+    saved = json.loads((tmp_path / "history.json").read_text())
+    assert saved["epoch"] == [0, 1] and saved["best_epoch"] == history.best_epoch
+    # restore_best_weights: the model ends with the best checkpoint's weights.
+    best = tiny_model()
+    best.load_weights(str(tmp_path / "checkpoints" / "best.weights.h5"))
+    for a, b in zip(weights_of(model), weights_of(best)):
+        np.testing.assert_array_equal(a, b)
+    assert history.train_images_per_s > 0 and history.wall_time_s > 0
+
+
+def test_train_accepts_pydatasets(data, tmp_path):
+    (x, y), (xv, yv) = data
+    history = train(tiny_model(), Batches(x, y, 8), Batches(xv, yv, 8), config(tmp_path, epochs=1))
+    assert history.epoch == [0]
+    assert np.isfinite(history.history["val_loss"][0])
+    with pytest.raises(ValueError, match="grades"):
+        train(tiny_model(), Batches(x, y, 8), Batches(xv, yv, 8),
+              config(tmp_path, epochs=1, class_weight="balanced"))
+
+
+def test_resume_after_interruption_loses_and_repeats_no_epoch(data, tmp_path):
+    # Reference: three epochs in one go.
+    reference = tiny_model()
+    train(reference, *data, config(tmp_path / "whole"))
+
+    # The same run, interrupted after epoch 2 (index 1) ...
+    run_dir = tmp_path / "interrupted"
+    first = tiny_model()
+    crash = InterruptAtEpoch(2)
+    with pytest.raises(KeyboardInterrupt):
+        train(first, *data, config(run_dir), callbacks=[crash])
+    assert backup_epoch(run_dir) == 2
+    assert read_history_csv(run_dir / "history.csv")["epoch"] == [0.0, 1.0]
+
+    # ... and resumed in a "new process": a freshly built model, same output folder.
+    second = tiny_model()
+    recorder = EpochRecorder()
+    history = train(second, *data, config(run_dir), callbacks=[recorder])
+    assert recorder.epochs == [2]  # only the remaining epoch ran
+    assert history.epoch == [0, 1, 2] and history.initial_epoch == 2
+    assert len(history.history["loss"]) == 3
+    # It started from the weights saved at the interruption, not from the fresh ones ...
+    for a, b in zip(recorder.start_weights[2], crash.weights_at_interruption):
+        np.testing.assert_array_equal(a, b)
+    # ... and ends where the uninterrupted run ended (same batches, same optimizer state).
+    for a, b in zip(weights_of(second), weights_of(reference)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    whole = read_history_csv(tmp_path / "whole" / "history.csv")
+    np.testing.assert_allclose(history.history["loss"], whole["loss"], rtol=1e-5)
+    assert backup_epoch(run_dir) is None
+
+
+def test_resume_refuses_a_changed_configuration(data, tmp_path):
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny_model(), *data, config(tmp_path), callbacks=[InterruptAtEpoch(1)])
+    with pytest.raises(ValueError, match="learning_rate"):
+        train(tiny_model(), *data, config(tmp_path, learning_rate=1e-3))
+
+
+def test_a_completed_run_is_not_resumed_but_restarted(data, tmp_path):
+    train(tiny_model(), *data, config(tmp_path, epochs=2))
+    history = train(tiny_model(), *data, config(tmp_path, epochs=1))
+    assert history.epoch == [0]
+    assert read_history_csv(tmp_path / "history.csv")["epoch"] == [0.0]
+
+
+# ----------------------------------------------------------------------------- plateau state
+
+
+def _keras_state(callback, values):
+    model = tiny_model()
+    model.compile(keras.optimizers.Adam(1e-3), "categorical_crossentropy")
+    callback.set_model(model)
+    callback.on_train_begin()
+    for epoch, value in enumerate(values):
+        callback.on_epoch_end(epoch, {"val_loss": value})
+    return callback
+
+
+@pytest.mark.parametrize(
+    "values",
+    [[1.0, 0.9, 0.95, 0.97, 0.85, 0.9], [1.0, 1.0, 1.0], [0.5, 0.6, 0.7, 0.4, 0.41]],
+)
+def test_replayed_plateau_state_matches_keras(values):
+    stopper = _keras_state(keras.callbacks.EarlyStopping(patience=100, mode="min"), values)
+    assert replay_early_stopping(values, "min") == (stopper.best, stopper.best_epoch, stopper.wait)
+    reducer = _keras_state(
+        keras.callbacks.ReduceLROnPlateau(patience=2, cooldown=1, mode="min"), values
+    )
+    assert replay_reduce_lr(values, "min", 2, 1, reducer.min_delta) == (
+        reducer.best, reducer.wait, reducer.cooldown_counter
+    )
