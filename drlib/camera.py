@@ -48,20 +48,20 @@ def apply_camera(image: np.ndarray, fov: np.ndarray, settings: CameraSettings, f
     ``image`` is modified in place (it is the generator's scratch buffer).
     """
     size = image.shape[0]
+    gain = np.float32(settings.exposure) * np.asarray(settings.colour_cast, np.float32)
+    image *= gain
     if settings.noise_sigma > 0:  # sensor noise: a window of a fixed field, no new random numbers
         noise = random_window(periodic_field(size + size // 4, 0.0, 3), rng, size)
         image += (np.float32(settings.noise_sigma) * noise)[..., None]
-    image *= np.float32(settings.exposure) * np.asarray(settings.colour_cast, np.float32)
-    np.clip(image, 0, 255, out=image)
-    out = image.astype(np.uint8)
+    out = cv2.convertScaleAbs(image)  # saturating float -> uint8 (values are non-negative)
     if settings.gamma != 1.0:
         lut = np.clip(255.0 * (np.arange(256) / 255.0) ** settings.gamma + 0.5, 0, 255)
         out = cv2.LUT(out, lut.astype(np.uint8))
     if settings.blur_sigma > 0:
         out = cv2.GaussianBlur(out, (0, 0), settings.blur_sigma * fov_radius)
-    out[~fov] = 0
+    out = cv2.bitwise_and(out, out, mask=fov.view(np.uint8))
     if settings.jpeg_quality < 100:
-        ok, buf = cv2.imencode(".jpg", out[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY,
-                                                       settings.jpeg_quality])
-        out = np.ascontiguousarray(cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1])
+        bgr = cv2.cvtColor(out, cv2.COLOR_RGB2BGR)
+        ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, settings.jpeg_quality])
+        out = cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
     return out

@@ -12,7 +12,7 @@ Quadrants are defined about the midpoint between disc and fovea, split by the di
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import numpy as np
 
@@ -36,16 +36,16 @@ class FundusGeometry:
     def disc_area(self) -> float:
         return float(np.pi * self.disc_radius**2)
 
-    @property
+    @cached_property
     def quadrant_origin(self) -> np.ndarray:
         return (np.asarray(self.fovea) + np.asarray(self.disc_centre)) / 2
 
-    @property
+    @cached_property
     def nasal_axis(self) -> np.ndarray:
         d = np.asarray(self.disc_centre) - np.asarray(self.fovea)
         return d / np.linalg.norm(d)
 
-    @property
+    @cached_property
     def superior_axis(self) -> np.ndarray:
         """Unit vector perpendicular to the disc-fovea line, pointing up in the picture."""
         u = self.nasal_axis
@@ -93,13 +93,16 @@ def distance_map(size: int, centre: tuple[float, float]) -> np.ndarray:
 
 
 def quadrant_map(geom: FundusGeometry, fov: np.ndarray) -> np.ndarray:
-    """uint8 label map: 0 outside the field of view, 1..4 for the quadrants."""
+    """uint8 label map: 0 outside the field of view, 1..4 for the quadrants.
+
+    Uses the same half-plane tests as :meth:`FundusGeometry.quadrant_of`, so a lesion's
+    quadrant and the label under its centre always agree.
+    """
     x, y = pixel_grid(geom.size)
     o, s, n = geom.quadrant_origin, geom.superior_axis, geom.nasal_axis
-    dx, dy = x - np.float32(o[0]), y - np.float32(o[1])
-    superior = dx * np.float32(s[0]) + dy * np.float32(s[1]) > 0
-    nasal = dx * np.float32(n[0]) + dy * np.float32(n[1]) > 0
-    q = np.where(superior, np.where(nasal, 2, 1), np.where(nasal, 4, 3)).astype(np.uint8)
+    superior = (x * np.float32(s[0]) + y * np.float32(s[1])) > np.float32(o @ s)
+    nasal = (x * np.float32(n[0]) + y * np.float32(n[1])) > np.float32(o @ n)
+    q = (superior.view(np.uint8) ^ 1) * np.uint8(2) + nasal.view(np.uint8) + np.uint8(1)
     q[~fov] = 0
     return q
 

@@ -88,30 +88,41 @@ class LesionPainter:
 
     def _point(self, q: int, r_min: float = 0.0, r_max: float = 2.0, near_vessels: bool = False,
                spread: float = 0.03, main_only: bool = False) -> tuple[np.ndarray, np.ndarray]:
-        """A point in quadrant ``q`` with fovea distance in [r_min, r_max]*R (+ local tangent)."""
+        """A point in quadrant ``q`` with fovea distance in [r_min, r_max]*R (+ local tangent).
+
+        Candidates are drawn 32 at a time and the first acceptable one is kept; after a few
+        rounds the distance band is dropped (the quadrant never is).
+        """
         g, rng = self.geom, self.rng
         fovea = np.asarray(g.fovea)
-        tangent = rng.normal(size=2)
-        for attempt in range(200):
-            relax = attempt >= 100  # give up on the distance band before giving up on the quadrant
-            if near_vessels:
-                ok = (self.v_quad == q) & self.v_ok & (self.v_order >= (0 if main_only else 1))
-                if main_only:
-                    ok &= self.v_order == 0
-                idx = np.flatnonzero(ok)
-                if len(idx) == 0:
-                    near_vessels = False
-                    continue
-                i = int(rng.choice(idx))
-                p = self.v_pts[i] + rng.normal(0, spread * self.R, size=2)
-                tangent = self.v_tan[i]
+        pool = None
+        if near_vessels:
+            ok = (self.v_quad == q) & self.v_ok
+            ok &= (self.v_order == 0) if main_only else (self.v_order >= 1)
+            pool = np.flatnonzero(ok)
+            if len(pool) == 0:
+                pool = None
+        for attempt in range(12):
+            if pool is not None:
+                idx = rng.choice(pool, size=32)
+                p = self.v_pts[idx] + rng.normal(0, spread * self.R, size=(32, 2))
+                tangents = self.v_tan[idx]
             else:
-                ang = rng.uniform(0, 2 * np.pi)
-                rad = self.R * 0.9 * np.sqrt(rng.uniform())
-                p = np.asarray(g.fov_centre) + rad * np.array([np.cos(ang), np.sin(ang)])
-            rf = np.linalg.norm(p - fovea) / self.R
-            if (relax or r_min <= rf <= r_max) and self._valid(p)[0] and g.quadrant_of(p) == q:
-                return p, tangent / (np.linalg.norm(tangent) + 1e-9)
+                ang = rng.uniform(0, 2 * np.pi, size=32)
+                rad = self.R * 0.9 * np.sqrt(rng.uniform(size=32))
+                p = np.asarray(g.fov_centre) + rad[:, None] * np.stack([np.cos(ang), np.sin(ang)],
+                                                                       axis=1)
+                tangents = rng.normal(size=(32, 2))
+            good = self._valid(p) & (g.quadrant_of(p) == q)
+            if attempt < 8:
+                rf = np.hypot(*(p - fovea).T) / self.R
+                good &= (rf >= r_min) & (rf <= r_max)
+            hits = np.flatnonzero(good)
+            if len(hits):
+                i = hits[0]
+                return p[i], tangents[i] / (np.hypot(*tangents[i]) + 1e-9)
+            if attempt == 5:
+                pool = None  # the vessels of this quadrant are not usable: try anywhere in it
         raise RuntimeError(f"could not place a lesion in quadrant {q}")  # pragma: no cover
 
     def _add(self, lesion: str, p: np.ndarray, q: int, disc_areas: float = 0.0) -> None:

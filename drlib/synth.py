@@ -239,9 +239,11 @@ def render_fundus(seed: int, grade: int | None = None, config: SynthConfig | Non
     np.maximum(vein, painter.vein_extra, out=vein)
     px = geom.fov_radius
     soft = max(0.35, 0.0015 * px)
+    shade = np.ones((size, size, 3), np.float32)  # one multiplicative map for both kinds
     for layer, tint in ((vein, VEIN_TINT), (artery, ARTERY_TINT)):
         cov = cv2.GaussianBlur(layer, (0, 0), soft).astype(np.float32) * np.float32(0.9 / 255)
-        img *= 1.0 - cov[..., None] * (1.0 - tint)
+        shade -= cov[..., None] * (1.0 - tint)
+    img *= np.maximum(shade, 0.05)
 
     layers = painter.canvas.layers
     contrast = config.lesion_contrast

@@ -102,3 +102,16 @@ def test_label_noise_is_off_by_default_and_moves_one_grade_when_on():
     noisy = [render_fundus(s, 2, SynthConfig(size=96, label_noise=1.0)) for s in range(6)]
     assert all(abs(n.label - n.grade) == 1 for n in noisy)
     assert all(render_fundus(s, 2, size=96).label == 2 for s in range(3))
+
+
+def test_quadrant_map_agrees_with_the_quadrant_of_every_pixel():
+    from drlib.fundus_geometry import pixel_grid
+
+    for seed, eye in ((0, "right"), (1, "left")):
+        s = render_fundus(seed, 2, size=160, eye=eye)
+        x, y = pixel_grid(160)
+        expected = s.geometry.quadrant_of(np.stack([x, y], -1)) + 1
+        expected[~s.masks["fov"]] = 0
+        assert np.array_equal(expected, s.quadrants)
+        for inst in s.instances:  # every lesion sits in the quadrant it was counted in
+            assert s.geometry.quadrant_of(np.array([inst.x, inst.y])) == inst.quadrant

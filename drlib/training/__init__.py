@@ -14,16 +14,19 @@ from drlib.training.config import TrainConfig, TrainingHistory
 from drlib.training.data import ArrayBatches, balanced_class_weight, one_hot
 from drlib.training.loop import backup_epoch, read_history_csv, train
 from drlib.training.setup import configure_precision, resolve_precision, seed_everything
+from drlib.training.throughput import RandomBatches, measure_fit_throughput
 from drlib.training.validation import evaluate_grades, predict_probabilities, validation_report
 
 __all__ = [
     "ArrayBatches",
+    "RandomBatches",
     "TrainConfig",
     "TrainingHistory",
     "backup_epoch",
     "balanced_class_weight",
     "configure_precision",
     "evaluate_grades",
+    "measure_fit_throughput",
     "one_hot",
     "predict_probabilities",
     "read_history_csv",
