@@ -220,6 +220,15 @@ class FundusSequence(keras.utils.PyDataset):
         self.epoch += 1
         self._order = self._make_order()
 
+    def set_epoch(self, epoch: int) -> None:
+        """Jump to ``epoch`` (0-based): the order and augmentation that epoch always has.
+
+        Training calls this at the start of every epoch, so a run resumed at epoch k serves
+        exactly the batches an uninterrupted run would have served.
+        """
+        self.epoch = int(epoch)
+        self._order = self._make_order()
+
     def sample(self, i: int) -> tuple[np.ndarray, Masks | None]:
         """Photograph ``i`` (in the original order) as served: preprocessed, not augmented."""
         masks = None

@@ -44,9 +44,17 @@ SCRIPT = textwrap.dedent(
     config = dict(image_size=8, batch_size=8, epochs=1, verbose=0, patience=None,
                   restore_best_weights=False, seed=0)
 
+    class BatchEndThread(keras.callbacks.Callback):
+        async_safe = True
+        names = set()
+        def on_train_batch_end(self, batch, logs=None):
+            import threading
+            self.names.add(threading.current_thread().name)
+
     single = tiny()
     initial = single.get_weights()
-    h1 = train(single, data, val, TrainConfig(output_dir=out + "/single", **config))
+    h1 = train(single, data, val, TrainConfig(output_dir=out + "/single", **config),
+               callbacks=[BatchEndThread()])
 
     distribution = use_data_parallel()
     parallel = tiny()
@@ -58,6 +66,7 @@ SCRIPT = textwrap.dedent(
     batch = jax.device_put(np.zeros((8, 8, 8, 3), np.float32), layout.backend_layout)
     print(json.dumps({
         "devices": describe_devices()["devices"],
+        "batch_end_threads": sorted(BatchEndThread.names),
         "mesh_devices": int(distribution.device_mesh.devices.size),
         "kernel_devices": len(kernel.sharding.device_set),
         "kernel_replicated": bool(kernel.sharding.is_fully_replicated),
@@ -102,6 +111,8 @@ def test_data_parallel_on_two_virtual_jax_devices(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["devices"] == ["cpu:0", "cpu:1"]
+    # No callback of train() forces a device sync after every step: batch ends run async.
+    assert result["batch_end_threads"] and "MainThread" not in result["batch_end_threads"]
     assert result["mesh_devices"] == 2
     assert result["kernel_devices"] == 2 and result["kernel_replicated"]
     assert result["batch_shard_shape"] == [4, 8, 8, 3] and result["batch_shards"] == 2

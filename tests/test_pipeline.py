@@ -276,3 +276,21 @@ def test_fit_on_jax_backend_without_tensorflow(tmp_path):
                             text=True, timeout=180, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "JAX_OK" in result.stdout
+
+
+def test_set_epoch_reproduces_the_order_of_that_epoch():
+    from drlib.pipeline import FundusSequence
+
+    images = np.zeros((10, 8, 8, 3), np.uint8)
+    images[:, 0, 0, 0] = np.arange(10)
+    running = FundusSequence(images=images, grades=np.arange(10) % 5, batch_size=10,
+                             image_size=8, preprocess=None, shuffle=True, seed=3)
+    orders = []
+    for _ in range(3):
+        orders.append(running[0][0][:, 0, 0, 0].tolist())
+        running.on_epoch_end()
+    resumed = FundusSequence(images=images, grades=np.arange(10) % 5, batch_size=10,
+                             image_size=8, preprocess=None, shuffle=True, seed=3)
+    resumed.set_epoch(2)
+    assert resumed[0][0][:, 0, 0, 0].tolist() == orders[2]
+    assert orders[0] != orders[1]

@@ -13,11 +13,13 @@ import numpy as np
 import pytest
 from sklearn.metrics import cohen_kappa_score
 
+from drlib.distribute import has_accelerator
 from drlib.training import (
     ArrayBatches,
     TrainConfig,
     backup_epoch,
     balanced_class_weight,
+    configure_precision,
     predict_probabilities,
     read_history_csv,
     resolve_precision,
@@ -173,8 +175,9 @@ def test_balanced_class_weights():
     assert weights[3] == 1.0 and weights[4] == 1.0  # absent grades
 
 
-def test_precision_policy_on_cpu():
-    assert resolve_precision("auto") == "float32"  # no accelerator in this test environment
+def test_precision_policy():
+    expected = "mixed_bfloat16" if has_accelerator() else "float32"
+    assert resolve_precision("auto") == expected
     assert resolve_precision("on") == "mixed_bfloat16"
     assert resolve_precision("off") == "float32"
     with pytest.raises(ValueError, match="mixed_precision"):
@@ -202,7 +205,7 @@ def test_train_writes_history_checkpoints_and_kappa(data, tmp_path):
     # restore_best_weights: the model ends with the best checkpoint's weights.
     best = tiny_model()
     best.load_weights(str(tmp_path / "checkpoints" / "best.weights.h5"))
-    for a, b in zip(weights_of(model), weights_of(best)):
+    for a, b in zip(weights_of(model), weights_of(best), strict=True):
         np.testing.assert_array_equal(a, b)
     assert history.train_images_per_s > 0 and history.wall_time_s > 0
 
@@ -239,10 +242,10 @@ def test_resume_after_interruption_loses_and_repeats_no_epoch(data, tmp_path):
     assert history.epoch == [0, 1, 2] and history.initial_epoch == 2
     assert len(history.history["loss"]) == 3
     # It started from the weights saved at the interruption, not from the fresh ones ...
-    for a, b in zip(recorder.start_weights[2], crash.weights_at_interruption):
+    for a, b in zip(recorder.start_weights[2], crash.weights_at_interruption, strict=True):
         np.testing.assert_array_equal(a, b)
     # ... and ends where the uninterrupted run ended (same batches, same optimizer state).
-    for a, b in zip(weights_of(second), weights_of(reference)):
+    for a, b in zip(weights_of(second), weights_of(reference), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     whole = read_history_csv(tmp_path / "whole" / "history.csv")
     np.testing.assert_allclose(history.history["loss"], whole["loss"], rtol=1e-5)
@@ -289,3 +292,17 @@ def test_replayed_plateau_state_matches_keras(values):
     assert replay_reduce_lr(values, "min", 2, 1, reducer.min_delta) == (
         reducer.best, reducer.wait, reducer.cooldown_counter
     )
+
+
+def test_mixed_precision_run_and_policy_mismatch_warning(data, tmp_path):
+    previous = keras.config.dtype_policy()
+    try:
+        configure_precision("on")
+        model = tiny_model()
+    finally:
+        keras.config.set_dtype_policy(previous)
+    assert model.dtype_policy.name == "mixed_bfloat16"
+    history = train(model, *data, config(tmp_path / "mixed", epochs=1, mixed_precision="on"))
+    assert np.isfinite(history.history["loss"][0]) and np.isfinite(history.history["val_loss"][0])
+    with pytest.warns(UserWarning, match="configure_precision"):
+        train(tiny_model(), *data, config(tmp_path / "mismatch", epochs=1, mixed_precision="on"))

@@ -133,7 +133,9 @@ class TrainingHistory:
 
     @property
     def train_images_per_s(self) -> float | None:
-        """Training throughput: median over epochs, leaving out the first (compilation)."""
+        """Training images/s: median over epochs (each leaves out its first step, see
+        :class:`~drlib.training.callbacks.Throughput`; the first epoch too, when there are more).
+        """
         rates = self.history.get("train_images_per_s", [])
         if not rates:
             return None

@@ -254,13 +254,18 @@ def train(
                 verbose=1 if config.verbose else 0,
             )
         )
+    for callback in run_callbacks:
+        if isinstance(callback, keras.callbacks.ModelCheckpoint):
+            # Saving once per epoch, their batch-end hooks only count batches: safe to run
+            # asynchronously, so that on JAX they do not force a device sync after every step.
+            callback.async_safe = True
     run_callbacks += list(callbacks or [])
     if config.verbose:
         run_callbacks.append(CompactProgbar())
     # Last, so that the backup of an epoch is written after its history row and checkpoints.
-    run_callbacks.append(
-        keras.callbacks.BackupAndRestore(str(output_dir / BACKUP_DIR), save_freq="epoch")
-    )
+    backup = keras.callbacks.BackupAndRestore(str(output_dir / BACKUP_DIR), save_freq="epoch")
+    backup.async_safe = True
+    run_callbacks.append(backup)
 
     model.fit(
         train_ds,

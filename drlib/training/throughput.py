@@ -50,7 +50,7 @@ def measure_fit_throughput(
     """
     if len(dataset) < max(steps, warmup_steps):
         raise ValueError(f"dataset has {len(dataset)} batches, fewer than {steps} steps")
-    if model.optimizer is None:
+    if getattr(model, "optimizer", None) is None:
         model.compile(keras.optimizers.Adam(learning_rate), "categorical_crossentropy")
     model.fit(dataset, epochs=1, steps_per_epoch=warmup_steps, verbose=0, shuffle=False)
     start = time.perf_counter()

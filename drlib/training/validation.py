@@ -19,6 +19,7 @@ import keras
 import numpy as np
 
 from drlib.kappa import confusion_matrix, kappa_from_confusion
+from drlib.metrics import per_grade_recall
 from drlib.training.data import as_grades, is_array_pair
 
 EPSILON = 1e-7
@@ -86,9 +87,7 @@ def validation_report(
     loss = float(-np.mean(np.log(p[np.arange(len(grades)), grades])))
     predicted = probabilities.argmax(axis=1)
     confusion = confusion_matrix(grades, predicted, n_classes)
-    support = confusion.sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        recall = np.where(support > 0, np.diag(confusion) / np.maximum(support, 1), np.nan)
+    recall = per_grade_recall(grades, predicted, n_classes)
     return {
         "loss": loss,
         "accuracy": float(np.mean(predicted == grades)),
