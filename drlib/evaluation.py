@@ -430,33 +430,36 @@ def _format_kappa(value: float | None, low: float | None, high: float | None) ->
 
 
 def comparison_table(
-    ours: KappaInterval,
-    grader: str,
+    ours: Mapping[str, KappaInterval],
     data: str,
     published: Sequence[PublishedKappa] = PUBLISHED_KAPPAS,
 ) -> pd.DataFrame:
-    """Our kappa (with its bootstrap interval) beside the published kappas, as strings.
+    """Our kappas (with their bootstrap intervals) beside the published kappas, as strings.
 
-    Columns: grader, data, kappa, 95% interval, source (with "(recollection)" where the
-    figure was not re-checked). Formatted for printing: the values are not for computing.
+    ``ours`` maps a label (e.g. ``"this course, argmax"``) to a :class:`KappaInterval`; one row
+    each, all measured on ``data``. Columns: grader, data, kappa, 95% interval, source (with
+    "(recollection)" where the figure was not re-checked). Formatted for printing: the values
+    are not for computing.
     """
-    kappa, interval = _format_kappa(ours.estimate, ours.low, ours.high)
-    rows = [{
-        "grader": grader,
-        "data": data,
-        "kappa": kappa,
-        f"{round(100 * ours.level)}% interval": interval,
-        "source": f"this chapter ({ours.resamples} bootstrap resamples)",
-    }]
-    for item in published:
-        kappa, interval = _format_kappa(item.kappa, None, None)
-        if item.kappa is None:
-            kappa = _format_kappa(None, item.low, item.high)[0]
+    if not ours:
+        raise ValueError("comparison_table needs at least one kappa of ours")
+    levels = {round(100 * ci.level) for ci in ours.values()}
+    if len(levels) != 1:
+        raise ValueError(f"our intervals have different levels: {sorted(levels)}")
+    interval_column = f"{levels.pop()}% interval"
+    rows = []
+    for grader, ci in ours.items():
+        kappa, interval = _format_kappa(ci.estimate, ci.low, ci.high)
         rows.append({
-            "grader": item.grader,
-            "data": item.data,
-            "kappa": kappa,
-            f"{round(100 * ours.level)}% interval": interval,
+            "grader": grader, "data": data, "kappa": kappa, interval_column: interval,
+            "source": f"this chapter ({ci.resamples} bootstrap resamples)",
+        })
+    for item in published:
+        kappa = _format_kappa(item.kappa, item.low, item.high)[0] if item.kappa is None else (
+            f"{item.kappa:.3f}"
+        )
+        rows.append({
+            "grader": item.grader, "data": item.data, "kappa": kappa, interval_column: "",
             "source": item.source + (" (recollection)" if item.recollection else ""),
         })
     return pd.DataFrame(rows)

@@ -212,8 +212,13 @@ def test_referable_table_sets_gulshan_beside_each_point() -> None:
 def test_comparison_table_puts_ours_first_and_flags_recollections() -> None:
     y, p = _probs(300, 6)
     ci = bootstrap_kappa(y, p.argmax(axis=1), resamples=200, seed=0)
-    table = comparison_table(ci, "this course", "synthetic test split")
-    assert len(table) == 1 + len(PUBLISHED_KAPPAS)
+    other = bootstrap_kappa(y, np.clip(p.argmax(axis=1) + 1, 0, 4), resamples=200, seed=0)
+    table = comparison_table({"ours, argmax": ci, "ours, shifted": other},
+                             "synthetic test split")
+    assert len(table) == 2 + len(PUBLISHED_KAPPAS)
+    assert table["grader"].tolist()[:2] == ["ours, argmax", "ours, shifted"]
+    assert set(table["data"][:2]) == {"synthetic test split"}
+    assert table.iloc[1]["kappa"] == f"{other.estimate:.3f}"
     first = table.iloc[0]
     assert first["kappa"] == f"{ci.estimate:.3f}"
     assert first["95% interval"] == f"{ci.low:.3f} to {ci.high:.3f}"
@@ -223,6 +228,8 @@ def test_comparison_table_puts_ours_first_and_flags_recollections() -> None:
     assert any("1st place" in g for g in flagged) and any("human" in g for g in flagged)
     humans = table[table["grader"].str.contains("human")].iloc[0]
     assert humans["kappa"] == "0.80-0.84"
+    with pytest.raises(ValueError, match="at least one"):
+        comparison_table({}, "nothing")
 
 
 # --------------------------------------------------------------------------- real-data path
@@ -268,7 +275,7 @@ def test_a_split_read_by_the_eyepacs_loader_is_evaluated_end_to_end(eyepacs_tree
     assert summary["n_test"] == 10
     assert -1.0 <= summary["kappa_argmax"] <= 1.0
     ci = bootstrap_kappa(y, probs.argmax(axis=1), resamples=50, seed=0)
-    table = comparison_table(ci, "tiny model", "10 photographs")
+    table = comparison_table({"tiny model": ci}, "10 photographs")
     assert isinstance(table, pd.DataFrame) and table.iloc[0]["grader"] == "tiny model"
     per_grade = per_grade_table(y, probs.argmax(axis=1))
     assert per_grade["images"].sum() == 10
