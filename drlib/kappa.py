@@ -27,7 +27,7 @@ import warnings
 import numpy as np
 from numpy.typing import ArrayLike
 
-from drlib.records import N_GRADES  # the one definition of "5 grades" (0 no DR .. 4 PDR)
+from drlib.labels import N_GRADES  # the one definition of "5 grades" (0 no DR .. 4 PDR)
 
 __all__ = [
     "N_GRADES",

@@ -30,8 +30,8 @@ import keras
 import numpy as np
 
 from drlib.init_weights import WeightsChoice, resolve_weights
+from drlib.labels import N_GRADES
 
-N_GRADES = 5
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 """Per-channel mean of ImageNet RGB in [0, 1] (torchvision / DenseNet "torch" mode)."""
 IMAGENET_STD = (0.229, 0.224, 0.225)

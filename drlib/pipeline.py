@@ -30,20 +30,13 @@ import keras  # noqa: E402
 
 from drlib.augment import Augmenter  # noqa: E402
 from drlib.image_io import FundusImageError, read_fundus  # noqa: E402
+from drlib.labels import N_GRADES, one_hot  # noqa: E402,F401  (one_hot is public here)
 from drlib.loaders import load_record_masks  # noqa: E402
 from drlib.preprocess import PREPROCESSORS, resize  # noqa: E402
-from drlib.records import N_GRADES, DatasetError, FundusRecord  # noqa: E402
+from drlib.records import DatasetError, FundusRecord  # noqa: E402
 
 Masks = dict[str, np.ndarray]
 Preprocess = str | Callable[..., tuple[np.ndarray, Masks | None]] | None
-
-
-def one_hot(grades: Sequence[int] | np.ndarray, n_classes: int = N_GRADES) -> np.ndarray:
-    """One-hot float32 (N, n_classes) labels from integer grades."""
-    grades = np.asarray(grades, dtype=np.int64)
-    if grades.size and (grades.min() < 0 or grades.max() >= n_classes):
-        raise ValueError(f"grades must be in 0..{n_classes - 1}, got {sorted(set(grades))}")
-    return np.eye(n_classes, dtype=np.float32)[grades]
 
 
 class _Preprocessor:

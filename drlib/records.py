@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-N_GRADES = 5
+from drlib.labels import N_GRADES  # noqa: F401  (re-exported: loaders check grades against it)
+
 """Grades are the integers 0..4 (no, mild, moderate, severe, proliferative DR)."""
 
 
