@@ -96,7 +96,8 @@ def _pool_map(fn, jobs: list, workers: int | None, desc: str, progress: bool):
                          disable=not progress))
 
 
-def _manifest(split: str, n: int, base_seed: int, prior, config: SynthConfig) -> dict:
+def split_request(split: str, n: int, base_seed: int, prior, config: SynthConfig) -> dict:
+    """What identifies a split: the entries of its manifest that a cached copy must match."""
     return {"generator_version": GENERATOR_VERSION, "split": split, "n": int(n),
             "seed": int(base_seed),
             "prior": prior if isinstance(prior, str) else [float(p) for p in prior],
@@ -120,12 +121,11 @@ def build_split(root: str | Path, split: str, n: int, seed: int = 0, prior="eyep
         config = SynthConfig(**{**asdict(config), "size": int(size)})
     root = Path(root)
     target = root / split
-    wanted = _manifest(split, n, seed, prior, config)
-    manifest_path = target / "manifest.json"
-    if manifest_path.exists():
-        have = json.loads(manifest_path.read_text())
-        if {k: have.get(k) for k in wanted} == wanted:
-            return target
+    wanted = split_request(split, n, seed, prior, config)
+    differences = cached_split_differences(target, wanted)
+    if differences == {}:
+        return target
+    if differences is not None:
         shutil.rmtree(target)
     tmp = root / f".{split}.partial"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -157,6 +157,19 @@ def build_splits(root: str | Path, counts: dict[str, int], seed: int = 0, prior=
     """Several splits at once, e.g. ``{"train": 2000, "val": 500, "test": 500}``."""
     return {split: build_split(root, split, n, seed, prior, config, size, workers, progress)
             for split, n in counts.items()}
+
+
+def cached_split_differences(split_dir: str | Path, request: dict) -> dict | None:
+    """How a finished split cached in ``split_dir`` differs from ``request``.
+
+    ``None`` when no finished split is there; otherwise ``{entry: (cached, requested)}`` for
+    every entry of :func:`split_request` that differs (empty: the cached split can be reused).
+    """
+    manifest_path = Path(split_dir) / "manifest.json"
+    if not manifest_path.exists():
+        return None
+    have = json.loads(manifest_path.read_text())
+    return {k: (have.get(k), v) for k, v in request.items() if have.get(k) != v}
 
 
 def read_manifest(split_dir: str | Path) -> dict:

@@ -24,9 +24,8 @@ balanced split and tests on the EyePACS mix.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -251,23 +250,23 @@ def rebuild_split(spec: SplitSpec, progress: bool = False) -> tuple[Path, bool |
         SplitSpecError: a split already cached at ``spec.root / spec.split`` was made with
             other settings (the differing entries are named).
     """
-    from drlib.dataset_builder import build_split, read_manifest
-    from drlib.synth import GENERATOR_VERSION, SynthConfig
+    from drlib.dataset_builder import (
+        build_split,
+        cached_split_differences,
+        read_manifest,
+        split_request,
+    )
+    from drlib.synth import SynthConfig
 
     folder = spec.root / spec.split
-    if (folder / "manifest.json").is_file():
-        have = read_manifest(folder)
-        wanted = json.loads(json.dumps({
-            "generator_version": GENERATOR_VERSION, "split": spec.split, "n": spec.n,
-            "seed": spec.seed, "prior": spec.prior,
-            "config": asdict(SynthConfig(size=spec.render_size)),
-        }))
-        differ = {k: (have.get(k), v) for k, v in wanted.items() if have.get(k) != v}
-        if differ:
-            raise SplitSpecError(
-                f"{folder} holds a different split than the manifest describes "
-                f"(cached, wanted): {differ}; refusing to overwrite it"
-            )
+    request = split_request(spec.split, spec.n, spec.seed, spec.prior,
+                            SynthConfig(size=spec.render_size))
+    differ = cached_split_differences(folder, request)
+    if differ:
+        raise SplitSpecError(
+            f"{folder} holds a different split than the manifest describes "
+            f"(cached, wanted): {differ}; refusing to overwrite it"
+        )
     folder = build_split(**spec.build_kwargs(), progress=progress)
     if spec.fingerprint is None:
         return folder, None
