@@ -1,5 +1,5 @@
 # The course's two commands: `make book` (build the book into _build/html) and `make test`
-# (lint, unit tests, notebook regression checks, strict book build). Both need only python3 and
+# (lint, import layers, unit tests, notebook regression checks, strict book build). Both need only python3 and
 # make: the first run creates the virtual environment.
 
 PY ?= python3
@@ -37,6 +37,7 @@ book: venv
 # Any failing step fails the target (pytest's exit code 5, "no tests collected", included).
 test: venv
 	$(BIN)/ruff check drlib tests benchmarks
+	$(BIN)/lint-imports
 	$(BIN)/pytest
 	$(JB_BUILD)
 

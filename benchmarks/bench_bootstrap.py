@@ -2,9 +2,9 @@
 
 Baseline (same run, same machine, same resamples): a Python loop calling scikit-learn's
 ``cohen_kappa_score(weights="quadratic")`` once per resample, as a first implementation
-would. Measured: :func:`drlib.bootstrap.bootstrap_kappas`, which builds all confusion
+would. Measured: :func:`drlib.metrics.bootstrap.bootstrap_kappas`, which builds all confusion
 matrices with one ``bincount`` and scores them in one batched call. Both score exactly the
-resamples of :func:`drlib.bootstrap.bootstrap_indices`, and the script checks they agree.
+resamples of :func:`drlib.metrics.bootstrap.bootstrap_indices`, and the script checks they agree.
 
 Prints the ratio measured / baseline (below 1 = faster) and the raw seconds for context.
 Deterministic apart from the timings: fixed seed and sizes.
@@ -19,7 +19,7 @@ import time
 import numpy as np
 from sklearn.metrics import cohen_kappa_score
 
-from drlib.bootstrap import bootstrap_indices, bootstrap_kappas
+from drlib.metrics.bootstrap import bootstrap_indices, bootstrap_kappas
 
 N_IMAGES = 1000
 RESAMPLES = 2000

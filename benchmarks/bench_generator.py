@@ -19,8 +19,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from drlib.lesion_types import MASK_NAMES
-from drlib.synth import SynthConfig, render_fundus
+from drlib.core.lesion_types import MASK_NAMES
+from drlib.synth.render import SynthConfig, render_fundus
 
 TARGET_PER_CORE = 100.0
 

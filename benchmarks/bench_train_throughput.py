@@ -1,8 +1,8 @@
-"""Benchmark: training throughput of the paper's DenseNet121, three ways, one machine.
+"""Benchmark: training throughput of the course's DenseNet121 grader, three ways, one machine.
 
 Measured in the same run, on the same model shape and batch:
 
-(i)   **pipeline**: ``model.fit`` fed by ``drlib.pipeline.FundusSequence`` reading a synthetic
+(i)   **pipeline**: ``model.fit`` fed by ``drlib.data.pipeline.FundusSequence`` reading a synthetic
       split from disk (JPEG decode, eye centring, resize), as the training chapter does;
 (ii)  **in-memory**: the same compiled model fed one random batch already in memory
       (the baseline for (i): what the model alone can do);
@@ -101,11 +101,11 @@ def keras_throughputs(settings: dict, workers: int) -> tuple[dict, dict, dict]:
     """(ii) in-memory, then (i) pipeline, on one compiled DenseNet121."""
     import keras  # noqa: F401  (after drlib chose the backend)
 
-    from drlib.dataset_builder import build_split
-    from drlib.distribute import describe_devices
-    from drlib.loaders import load_dataset
-    from drlib.model import build_densenet
-    from drlib.pipeline import FundusSequence
+    from drlib.data.loaders import load_dataset
+    from drlib.data.pipeline import FundusSequence
+    from drlib.data.synthetic_splits import build_split
+    from drlib.modeling.densenet import build_densenet
+    from drlib.runtime.devices import describe_devices
     from drlib.training import (
         RandomBatches,
         configure_precision,
@@ -159,7 +159,7 @@ def main() -> None:
     import os
 
     import drlib  # noqa: F401  (sets the Keras backend policy)
-    from drlib.distribute import has_accelerator
+    from drlib.runtime.devices import has_accelerator
 
     name = "quick" if args.quick else "full" if args.full else (
         "full" if has_accelerator() else "quick")

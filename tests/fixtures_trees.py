@@ -124,6 +124,26 @@ def make_eyepacs_tree(
     return root
 
 
+def eyepacs_patient_grades(n_pairs: int, n_single: int = 0, seed: int = 0) -> dict[str, int]:
+    """Grades of an EyePACS-style set with known patients, for :func:`make_eyepacs_tree`.
+
+    Patients ``1..n_pairs`` have both eyes (``<p>_left``, ``<p>_right``, the two grades at most
+    one apart, as real pairs mostly are); the next ``n_single`` patients have one eye (left and
+    right in turn). Grades are drawn with ``seed``, with every grade 0..4 present when the set
+    is big enough.
+    """
+    rng = np.random.default_rng(seed)
+    grades: dict[str, int] = {}
+    for p in range(1, n_pairs + n_single + 1):
+        grade = int(p % 5) if p <= 5 else int(rng.integers(0, 5))
+        if p <= n_pairs:
+            other = int(np.clip(grade + rng.integers(-1, 2), 0, 4))
+            grades[f"{p}_left"], grades[f"{p}_right"] = grade, other
+        else:
+            grades[f"{p}_{'left' if p % 2 else 'right'}"] = grade
+    return grades
+
+
 def make_aptos_tree(root: Path, grades: dict[str, int | str]) -> Path:
     """``train.csv`` (id_code,diagnosis) + ``train_images/<id_code>.png``."""
     for i, image_id in enumerate(grades):
@@ -212,7 +232,8 @@ def make_synthetic_split(
     Each photograph's optic disc is drawn at a known place and stored as its ``optic_disc``
     mask; a microaneurysm mask marks one pixel.
     """
-    from drlib.masks import save_masks
+    from drlib.data.masks import save_masks
+    from drlib.data.synthetic_splits import file_hashes, fingerprint_of_rows
 
     make_eyepacs_tree(root, grades, size=size)
     (root / "masks").mkdir(parents=True, exist_ok=True)
@@ -229,5 +250,8 @@ def make_synthetic_split(
         lines.append(json.dumps({"image": image_id, "grade": grade, "eye": "left",
                                  "inventory": {"microaneurysm": 1}}))
     (root / "inventory.jsonl").write_text("\n".join(lines) + "\n")
-    (root / "manifest.json").write_text(json.dumps({"seed": 0}))
+    # the manifest records every file's sha256, as drlib.data.synthetic_splits writes it
+    files = file_hashes(root)
+    (root / "manifest.json").write_text(json.dumps(
+        {"seed": 0, "files": files, "fingerprint": fingerprint_of_rows(files)}))
     return root

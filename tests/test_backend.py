@@ -1,4 +1,4 @@
-"""Tests for drlib.backend: the Keras backend policy and the per-backend input gradient."""
+"""Tests for drlib.runtime.backend: the Keras backend policy and the per-backend input gradient."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from drlib import backend
+from drlib.runtime import backend
 
 # A Dense layer with linear activation: y = x @ W + b, so d(sum_n y[n, c]) / dx[n] = W[:, c].
 TINY_MODEL = textwrap.dedent(
@@ -48,11 +48,11 @@ def test_jax_backend_never_imports_tensorflow() -> None:
     code = textwrap.dedent(
         """
         import json, sys
-        import drlib, drlib.backend, keras
+        import drlib, drlib.runtime.backend, keras
         print(json.dumps({
             "tf_loaded": "tensorflow" in sys.modules,
             "keras_backend": keras.backend.backend(),
-            "drlib_backend": drlib.backend.name(),
+            "drlib_backend": drlib.runtime.backend.name(),
         }))
         """
     )
@@ -67,7 +67,7 @@ def test_default_backend_is_tensorflow_when_unset() -> None:
         import drlib
         env_value = os.environ.get("KERAS_BACKEND")
         import keras
-        print(json.dumps([env_value, keras.backend.backend(), drlib.backend.name()]))
+        print(json.dumps([env_value, keras.backend.backend(), drlib.runtime.backend.name()]))
         """
     )
     report = json.loads(_run_python(code, None).stdout.strip().splitlines()[-1])
@@ -120,7 +120,7 @@ def test_input_gradient_matches_weight_column_on_jax() -> None:
         """
         import json, sys
         import drlib
-        from drlib import backend
+        from drlib.runtime import backend
         model, weights = tiny_linear_model()
         x = np.random.default_rng(0).normal(size=(5, 4)).astype("float32")
         errors = []

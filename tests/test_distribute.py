@@ -1,4 +1,4 @@
-"""Devices and data parallelism (drlib.distribute).
+"""Devices and data parallelism (drlib.runtime.devices).
 
 The data-parallel test runs in a subprocess on the JAX backend with two virtual CPU devices
 (``XLA_FLAGS=--xla_force_host_platform_device_count=2``): the same mechanism Keras uses on a
@@ -17,7 +17,13 @@ from pathlib import Path
 import keras
 import pytest
 
-from drlib.distribute import describe_devices, has_accelerator, list_devices, use_data_parallel
+from drlib.runtime.devices import (
+    check_batch_size,
+    describe_devices,
+    has_accelerator,
+    list_devices,
+    use_data_parallel,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,7 +33,7 @@ SCRIPT = textwrap.dedent(
     import numpy as np
     import drlib
     import jax, keras
-    from drlib.distribute import describe_devices, use_data_parallel
+    from drlib.runtime.devices import describe_devices, use_data_parallel
     from drlib.training import TrainConfig, seed_everything, train
 
     def tiny():
@@ -81,6 +87,54 @@ SCRIPT = textwrap.dedent(
 )
 
 
+BATCH_SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    from pathlib import Path
+    import numpy as np
+    import keras
+    from drlib.runtime.devices import use_data_parallel
+    from drlib.training import TrainConfig, train
+
+    use_data_parallel(verbose=False)
+    image = keras.Input((8, 8, 3))
+    pooled = keras.layers.GlobalAveragePooling2D()(image)
+    model = keras.Model(image, keras.layers.Dense(5, activation="softmax")(pooled))
+    rng = np.random.default_rng(0)
+    data = (rng.integers(0, 256, (12, 8, 8, 3)).astype(np.uint8), rng.integers(0, 5, 12))
+    out = Path(sys.argv[1])
+    cases = {  # batch size 7 for training; 4 divides, but 3 validation images make a batch of 3
+        "train": (7, data),
+        "val": (4, (data[0][:3], data[1][:3])),
+    }
+    errors = {}
+    for name, (batch_size, val) in cases.items():
+        config = TrainConfig(image_size=8, batch_size=batch_size, epochs=1, verbose=0,
+                             output_dir=str(out / name))
+        try:
+            train(model, data, val, config)
+            errors[name] = None
+        except ValueError as err:
+            errors[name] = str(err)
+    print(json.dumps({"errors": errors, "written": sorted(p.name for p in out.iterdir())}))
+    """
+)
+
+
+def _run_on_two_virtual_jax_devices(script: str, tmp_path: Path) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    env.update(
+        KERAS_BACKEND="jax",
+        XLA_FLAGS="--xla_force_host_platform_device_count=2",
+        JAX_PLATFORMS="cpu",
+        PYTHONPATH=str(ROOT),
+    )
+    return subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)],
+        capture_output=True, text=True, env=env, cwd=ROOT, timeout=300,
+    )
+
+
 def test_describe_devices_on_this_machine():
     info = describe_devices()
     assert info["backend"] == keras.backend.backend()
@@ -97,17 +151,7 @@ def test_data_parallel_is_a_no_op_off_jax(capsys):
 
 
 def test_data_parallel_on_two_virtual_jax_devices(tmp_path):
-    env = dict(os.environ)
-    env.update(
-        KERAS_BACKEND="jax",
-        XLA_FLAGS="--xla_force_host_platform_device_count=2",
-        JAX_PLATFORMS="cpu",
-        PYTHONPATH=str(ROOT),
-    )
-    proc = subprocess.run(
-        [sys.executable, "-c", SCRIPT, str(tmp_path)],
-        capture_output=True, text=True, env=env, cwd=ROOT, timeout=300,
-    )
+    proc = _run_on_two_virtual_jax_devices(SCRIPT, tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["devices"] == ["cpu:0", "cpu:1"]
@@ -118,3 +162,24 @@ def test_data_parallel_on_two_virtual_jax_devices(tmp_path):
     assert result["batch_shard_shape"] == [4, 8, 8, 3] and result["batch_shards"] == 2
     assert result["loss_parallel"] == pytest.approx(result["loss_single"], rel=1e-5)
     assert result["val_loss_parallel"] == pytest.approx(result["val_loss_single"], rel=1e-5)
+
+
+def test_batch_size_check_is_a_no_op_without_a_distribution():
+    assert keras.distribution.distribution() is None
+    check_batch_size(7)  # nothing to split over
+
+
+def test_train_refuses_a_batch_that_does_not_split_over_two_devices(tmp_path):
+    proc = _run_on_two_virtual_jax_devices(BATCH_SCRIPT, tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    train_error, val_error = result["errors"]["train"], result["errors"]["val"]
+    assert train_error == (
+        "batch_size is 7, which cannot be split evenly over the 2 devices of the data-parallel "
+        "distribution (cpu:0, cpu:1); use a multiple of 2"
+    )
+    assert val_error is not None and val_error.startswith(
+        "the validation batch size (3 validation images: fewer than batch_size=4) is 3, which "
+        "cannot be split evenly over the 2 devices"
+    )
+    assert result["written"] == []  # refused before train() wrote anything

@@ -10,22 +10,23 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from drlib import backend
+from drlib.runtime import backend
 
 backend.ensure()
 
 import keras  # noqa: E402
+from sklearn.metrics import cohen_kappa_score  # noqa: E402
 
-from drlib.bootstrap import bootstrap_kappa  # noqa: E402
-from drlib.dataset_builder import build_split  # noqa: E402
-from drlib.dataset_builder import read_manifest as read_split_manifest  # noqa: E402
+from drlib.core.grades import class_prior  # noqa: E402
+from drlib.data.loaders import load_dataset  # noqa: E402
+from drlib.data.records import FundusRecord  # noqa: E402
+from drlib.data.synthetic_splits import SplitIntegrityError, build_split  # noqa: E402
+from drlib.data.synthetic_splits import read_manifest as read_split_manifest  # noqa: E402
 from drlib.evaluation import (  # noqa: E402
-    DE_WIT_RECALL,
     GULSHAN_OPERATING_POINTS,
     PUBLISHED_KAPPAS,
     SplitSpec,
     SplitSpecError,
-    adjust_to_prior,
     comparison_table,
     graded_records,
     per_grade_table,
@@ -36,11 +37,16 @@ from drlib.evaluation import (  # noqa: E402
     training_prior,
     validation_split_from_manifest,
 )
-from drlib.lesion_plan import class_prior  # noqa: E402
-from drlib.loaders import load_dataset  # noqa: E402
-from drlib.metrics import evaluation_summary, per_grade_precision, per_grade_recall  # noqa: E402
-from drlib.records import FundusRecord  # noqa: E402
-from drlib.referable import referable_roc  # noqa: E402
+from drlib.evaluation.published import DE_WIT_RECALL  # noqa: E402
+from drlib.evaluation.tables import (  # noqa: E402
+    GULSHAN_SENSITIVITY,
+    GULSHAN_SPECIFICITY,
+    KAGGLE_4TH_RECALL,
+)
+from drlib.metrics.bootstrap import bootstrap_kappa  # noqa: E402
+from drlib.metrics.prior_shift import adjust_to_prior  # noqa: E402
+from drlib.metrics.referable import referable_roc  # noqa: E402
+from drlib.metrics.summary import evaluation_summary, per_grade_precision, per_grade_recall  # noqa: E402
 
 GRADES = np.arange(5, dtype=np.float64)
 
@@ -60,7 +66,7 @@ def _chapter02_manifest() -> dict:
         "config": {"image_size": 128, "seed": 0},
         "seeds": {"data": 7, "training": 7},
         "dataset_fingerprint": {"cache": "ch02_balanced_256px_seed7", "train": "aa", "val": "bb"},
-        "extra": {"prior": "balanced", "val_prior": "eyepacs",
+        "extra": {"prior": "balanced", "val_prior": "eyepacs", "label_scale": "table1",
                   "settings": {"n_train": 1000, "n_val": 250, "render_size": 256,
                                "image_size": 128}},
         "model": {"input_shape": [None, 128, 128, 3]},
@@ -75,9 +81,9 @@ def test_validation_split_is_read_from_a_chapter02_manifest(tmp_path) -> None:
     assert spec.root == tmp_path / "ch02_balanced_256px_seed7"
     assert (spec.split, spec.n, spec.seed, spec.prior) == ("val", 250, 7, "eyepacs")
     assert (spec.render_size, spec.image_size, spec.preprocess) == (256, 128, "plain")
-    assert spec.fingerprint == "bb"
+    assert spec.fingerprint == "bb" and spec.label_scale == "table1"
     assert spec.build_kwargs() == {"root": spec.root, "split": "val", "n": 250, "seed": 7,
-                                   "prior": "eyepacs", "size": 256}
+                                   "prior": "eyepacs", "size": 256, "label_scale": "table1"}
     assert training_prior(_chapter02_manifest()) == "balanced"
 
 
@@ -102,7 +108,9 @@ def test_a_manifest_without_data_entries_is_refused_by_name(tmp_path) -> None:
     manifest = _chapter02_manifest()
     del manifest["seeds"]
     del manifest["extra"]["settings"]["n_val"]
-    with pytest.raises(SplitSpecError, match=r"m\.json.*n \(looked for.*seed \(looked for"):
+    del manifest["extra"]["label_scale"]
+    with pytest.raises(SplitSpecError,
+                       match=r"m\.json.*n \(looked for.*seed \(looked for.*label_scale"):
         validation_split_from_manifest(manifest, tmp_path, manifest_name="m.json")
 
 
@@ -113,17 +121,32 @@ def test_rebuild_split_reuses_checks_and_refuses_to_overwrite(tmp_path) -> None:
     spec = SplitSpec(root=tmp_path / "cache", split="val", n=4, seed=1, prior="balanced",
                      render_size=64, image_size=32, fingerprint=fingerprint)
     mtime = (first / "manifest.json").stat().st_mtime_ns
-    folder, matches = rebuild_split(spec)
-    assert folder == first and matches is True
+    assert rebuild_split(spec) == first
     assert (first / "manifest.json").stat().st_mtime_ns == mtime  # reused, not rebuilt
-    _, unknown = rebuild_split(SplitSpec(**{**spec.__dict__, "fingerprint": None}))
-    assert unknown is None
-    _, wrong = rebuild_split(SplitSpec(**{**spec.__dict__, "fingerprint": "0" * 64}))
-    assert wrong is False
+    assert rebuild_split(SplitSpec(**{**spec.__dict__, "fingerprint": None})) == first
+    with pytest.raises(SplitIntegrityError, match=r"val: its images.*the training run recorded"):
+        rebuild_split(SplitSpec(**{**spec.__dict__, "fingerprint": "0" * 64}))
     other = SplitSpec(**{**spec.__dict__, "prior": "eyepacs"})
     with pytest.raises(SplitSpecError, match="different split.*prior.*refusing to overwrite"):
         rebuild_split(other)
+    other_scale = SplitSpec(**{**spec.__dict__, "label_scale": "table1"})
+    with pytest.raises(SplitSpecError, match="different split.*label_scale"):
+        rebuild_split(other_scale)
     assert read_split_manifest(first)["fingerprint"] == fingerprint  # cache untouched
+
+
+def test_rebuild_split_names_a_tampered_file_of_the_cached_split(tmp_path) -> None:
+    first = build_split(tmp_path / "cache", "val", 4, seed=1, prior="balanced", size=64,
+                        workers=1, progress=False)
+    spec = SplitSpec(root=tmp_path / "cache", split="val", n=4, seed=1, prior="balanced",
+                     render_size=64, image_size=32,
+                     fingerprint=read_split_manifest(first)["fingerprint"])
+    victim = first / "masks" / "synth_val_000002.npz"
+    data = bytearray(victim.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    victim.write_bytes(bytes(data))
+    with pytest.raises(SplitIntegrityError, match=r"synth_val_000002\.npz.*mask_sha256 differs"):
+        rebuild_split(spec)
 
 
 def test_rebuild_split_builds_a_missing_split_from_its_seeds(tmp_path) -> None:
@@ -132,8 +155,7 @@ def test_rebuild_split_builds_a_missing_split_from_its_seeds(tmp_path) -> None:
     spec = SplitSpec(root=tmp_path / "b", split="val", n=3, seed=2, prior="eyepacs",
                      render_size=64, image_size=32,
                      fingerprint=read_split_manifest(reference)["fingerprint"])
-    folder, matches = rebuild_split(spec)
-    assert folder == tmp_path / "b" / "val" and matches is True
+    assert rebuild_split(spec) == tmp_path / "b" / "val"
 
 
 # --------------------------------------------------------------------------- prior shift
@@ -165,7 +187,7 @@ def test_per_grade_table_matches_the_metrics() -> None:
     np.testing.assert_array_equal(table["precision"], per_grade_precision(y, pred))
     np.testing.assert_array_equal(table["images"], np.bincount(y, minlength=5))
     np.testing.assert_array_equal(table["predicted"], np.bincount(pred, minlength=5))
-    np.testing.assert_array_equal(table["Kaggle 4th recall"], DE_WIT_RECALL)
+    np.testing.assert_array_equal(table[KAGGLE_4TH_RECALL], DE_WIT_RECALL)
 
 
 def test_a_never_predicted_grade_has_nan_precision() -> None:
@@ -201,8 +223,8 @@ def test_referable_table_sets_gulshan_beside_each_point() -> None:
     assert list(table.index) == ["specificity >= 0.9", "specificity >= 0.98",
                                  "sensitivity >= 0.975"]
     high_spec, high_sens = GULSHAN_OPERATING_POINTS
-    assert table.loc["specificity >= 0.98", "Gulshan sensitivity"] == high_spec.sensitivity
-    assert table.loc["sensitivity >= 0.975", "Gulshan specificity"] == high_sens.specificity
+    assert table.loc["specificity >= 0.98", GULSHAN_SENSITIVITY] == high_spec.sensitivity
+    assert table.loc["sensitivity >= 0.975", GULSHAN_SPECIFICITY] == high_sens.specificity
     assert table.loc["specificity >= 0.9", "sensitivity (val thr. on test)"] == (
         carried[0].sensitivity
     )
@@ -214,10 +236,17 @@ def test_comparison_table_puts_ours_first_and_flags_recollections() -> None:
     ci = bootstrap_kappa(y, p.argmax(axis=1), resamples=200, seed=0)
     other = bootstrap_kappa(y, np.clip(p.argmax(axis=1) + 1, 0, 4), resamples=200, seed=0)
     table = comparison_table({"ours, argmax": ci, "ours, shifted": other},
-                             "synthetic test split")
+                             "synthetic test split", "ICDR")
     assert len(table) == 2 + len(PUBLISHED_KAPPAS)
     assert table["grader"].tolist()[:2] == ["ours, argmax", "ours, shifted"]
     assert set(table["data"][:2]) == {"synthetic test split"}
+    assert set(table["labels"][:2]) == {"ICDR"}
+    assert set(table["comparable"][:2]) == {"this course (synthetic)"}
+    # every published row carries its caveat and names its scale
+    assert all(c.startswith("published, EyePACS") and c.endswith(("not comparable",
+               "not comparable (the test set also chose the stopping point)"))
+               for c in table["comparable"][2:])
+    assert set(table["labels"][2:]) == {"ICDR"}
     assert table.iloc[1]["kappa"] == f"{other.estimate:.3f}"
     first = table.iloc[0]
     assert first["kappa"] == f"{ci.estimate:.3f}"
@@ -229,7 +258,7 @@ def test_comparison_table_puts_ours_first_and_flags_recollections() -> None:
     humans = table[table["grader"].str.contains("human")].iloc[0]
     assert humans["kappa"] == "0.80-0.84"
     with pytest.raises(ValueError, match="at least one"):
-        comparison_table({}, "nothing")
+        comparison_table({}, "nothing", "ICDR")
 
 
 # --------------------------------------------------------------------------- real-data path
@@ -273,9 +302,11 @@ def test_a_split_read_by_the_eyepacs_loader_is_evaluated_end_to_end(eyepacs_tree
 
     summary = evaluation_summary(y, probs, y, probs, seed=0, resamples=50)
     assert summary["n_test"] == 10
-    assert -1.0 <= summary["kappa_argmax"] <= 1.0
+    assert summary["kappa_argmax"] == pytest.approx(
+        cohen_kappa_score(y, probs.argmax(axis=1), weights="quadratic", labels=list(range(5))),
+        abs=1e-12)
     ci = bootstrap_kappa(y, probs.argmax(axis=1), resamples=50, seed=0)
-    table = comparison_table({"tiny model": ci}, "10 photographs")
+    table = comparison_table({"tiny model": ci}, "10 photographs", "ICDR")
     assert isinstance(table, pd.DataFrame) and table.iloc[0]["grader"] == "tiny model"
     per_grade = per_grade_table(y, probs.argmax(axis=1))
     assert per_grade["images"].sum() == 10

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from drlib.labels import N_GRADES, as_grades, one_hot
+from drlib.core.grades import N_GRADES, as_grades, one_hot
 
 
 def test_one_hot_from_grades_and_from_one_hot_rows():

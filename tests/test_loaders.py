@@ -1,4 +1,4 @@
-"""Tests of drlib.loaders: every layout loads right, and every kind of bad input is caught.
+"""Tests of drlib.data.loaders: every layout loads right, and every kind of bad input is caught.
 
 Bad input is checked in both modes: strict raises naming the file (or CSV row) and the problem;
 lenient loads the good rest and the report lists the skipped item and why.
@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from drlib.image_io import FundusImageError
-from drlib.loaders import (
+from drlib.data.image_io import FundusImageError
+from drlib.data.loaders import (
     check_images,
     detect_layout,
     load_aptos,
@@ -26,7 +26,7 @@ from drlib.loaders import (
     load_record_masks,
     load_synthetic,
 )
-from drlib.records import DatasetError, FundusRecord, LoadReport
+from drlib.data.records import DatasetError, FundusRecord, LoadReport
 
 try:
     from fixtures_trees import (

@@ -1,4 +1,5 @@
-"""Saved models (drlib.manifest): inference weights, their manifest, and its verification."""
+"""Saved models (drlib.modeling.manifest): inference weights, their manifest, and its
+verification."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import keras
 import numpy as np
 import pytest
 
-from drlib.manifest import (
+from drlib.modeling.manifest import (
     ManifestError,
     read_manifest,
     save_inference_weights,
@@ -100,8 +101,8 @@ def test_broken_manifest_is_named(tmp_path):
 
 
 def test_densenet_round_trip_through_manifest(tmp_path):
-    from drlib.manifest import load_densenet
-    from drlib.model import build_densenet
+    from drlib.modeling.densenet import build_densenet
+    from drlib.modeling.manifest import load_densenet
 
     keras.utils.set_random_seed(4)
     model = build_densenet(32)

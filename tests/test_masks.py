@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from drlib.lesion_types import MASK_NAMES
-from drlib.masks import load_masks, pack_masks, save_masks, unpack_masks
+from drlib.core.lesion_types import MASK_NAMES
+from drlib.data.masks import load_masks, pack_masks, save_masks, unpack_masks
 
 
 def test_pack_unpack_round_trip_with_overlaps(tmp_path):

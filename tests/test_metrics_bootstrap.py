@@ -8,9 +8,14 @@ import numpy as np
 import pytest
 from sklearn.metrics import cohen_kappa_score
 
-import drlib.bootstrap as bootstrap
-from drlib.bootstrap import KappaInterval, bootstrap_indices, bootstrap_kappa, bootstrap_kappas
-from drlib.kappa import quadratic_weighted_kappa
+import drlib.metrics.bootstrap as bootstrap
+from drlib.metrics.bootstrap import (
+    KappaInterval,
+    bootstrap_indices,
+    bootstrap_kappa,
+    bootstrap_kappas,
+)
+from drlib.metrics.kappa import confusion_matrix, quadratic_weighted_kappa
 
 
 def _graded(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -91,3 +96,101 @@ def test_bad_arguments() -> None:
         bootstrap_kappa([0, 1], [0, 1], level=1.5)
     with pytest.raises(ValueError, match="y_pred has 3"):
         bootstrap_kappa([0, 1], [0, 1, 1])
+
+
+# --------------------------------------------------------------------------- groups (patients)
+
+
+def test_one_row_per_group_is_exactly_the_row_bootstrap() -> None:
+    y, pred = _graded(120, 6)
+    # labels in any order or type: groups are numbered by first appearance, so group g is row g
+    for groups in (np.arange(120), np.arange(120)[::-1], [f"p{i}" for i in range(120)]):
+        np.testing.assert_array_equal(
+            bootstrap_kappas(y, pred, resamples=300, seed=9, groups=groups),
+            bootstrap_kappas(y, pred, resamples=300, seed=9),
+        )
+        np.testing.assert_array_equal(
+            np.stack(bootstrap_indices(120, 40, 9, groups=groups)), bootstrap_indices(120, 40, 9)
+        )
+    by_row = bootstrap_kappa(y, pred, resamples=300, seed=9)
+    by_group = bootstrap_kappa(y, pred, resamples=300, seed=9, groups=np.arange(120))
+    assert by_group == dataclasses.replace(by_row, n_groups=120)
+    assert by_row.n_groups is None
+
+
+def test_one_row_per_group_matches_the_rows_in_the_chunked_path_too(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(bootstrap, "_CHUNK_ELEMENTS", 1000)
+    y, pred = _graded(100, 7)
+    np.testing.assert_array_equal(
+        bootstrap_kappas(y, pred, resamples=35, seed=5, groups=np.arange(100)),
+        bootstrap_kappas(y, pred, resamples=35, seed=5),
+    )
+
+
+def test_groups_of_two_identical_rows_are_drawn_in_pairs(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bootstrap, "_CHUNK_ELEMENTS", 1000)  # several chunks
+    y, pred = _graded(60, 8)
+    y2, pred2 = np.repeat(y, 2), np.repeat(pred, 2)  # rows 2i and 2i+1: the same eye twice
+    groups = np.repeat(np.arange(60), 2)
+    draws = bootstrap_indices(120, 50, 3, groups=groups)
+    assert len(draws) == 50
+    for rows in draws:
+        assert rows.shape == (120,)  # 60 groups of 2 drawn
+        np.testing.assert_array_equal(rows[0::2] % 2, 0)  # a group's first row...
+        np.testing.assert_array_equal(rows[1::2], rows[0::2] + 1)  # ...and its second, together
+    # so every resampled confusion matrix counts each cell an even number of times
+    for rows in draws:
+        assert not np.any(confusion_matrix(y2[rows], pred2[rows]) % 2)
+    kappas = bootstrap_kappas(y2, pred2, resamples=50, seed=3, groups=groups)
+    naive = [quadratic_weighted_kappa(y2[rows], pred2[rows]) for rows in draws]
+    np.testing.assert_allclose(kappas, naive, rtol=0, atol=1e-12)
+    # a pair drawn together is one draw of the underlying row: the same kappas as resampling
+    # the 60 distinct rows with the same seed (doubling a confusion matrix keeps its kappa).
+    # Chunks follow the number of rows (120 here, 60 there): compare in one chunk each.
+    monkeypatch.undo()
+    np.testing.assert_allclose(
+        bootstrap_kappas(y2, pred2, resamples=50, seed=3, groups=groups),
+        bootstrap_kappas(y, pred, resamples=50, seed=3),
+        rtol=0, atol=1e-12,
+    )
+
+
+def test_groups_scattered_over_the_rows_are_drawn_whole() -> None:
+    groups = np.array(["b", "a", "b", "c", "a", "b"])  # b: rows 0, 2, 5; a: 1, 4; c: 3
+    rows_of = {"b": [0, 2, 5], "a": [1, 4], "c": [3]}
+    for rows in bootstrap_indices(6, 30, 1, groups=groups):
+        drawn, i = [], 0
+        while i < len(rows):
+            label = groups[rows[i]]
+            assert list(rows[i : i + len(rows_of[label])]) == rows_of[label]
+            drawn.append(label)
+            i += len(rows_of[label])
+        assert len(drawn) == 3  # as many groups drawn as there are
+
+
+def test_pinned_interval_of_a_two_patient_case() -> None:
+    # Patient A: both eyes graded right (0 -> 0, 2 -> 2). Patient B: both eyes called 1.
+    # A resample of 2 patients is AA (p = 1/4, kappa 1), AB or BA (1/2, kappa 2/3: by hand,
+    # mean weighted disagreement 1/32 observed against 3/32 expected) or BB (1/4, kappa 0:
+    # constant predictions).
+    y, pred, groups = [0, 2, 0, 2], [0, 2, 1, 1], ["A", "A", "B", "B"]
+    kappas = bootstrap_kappas(y, pred, resamples=2000, seed=0, groups=groups)
+    values, counts = np.unique(np.round(kappas, 12), return_counts=True)
+    np.testing.assert_allclose(values, [0.0, 2 / 3, 1.0], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(counts / 2000, [0.25, 0.5, 0.25], atol=0.04)
+    ci = bootstrap_kappa(y, pred, resamples=2000, seed=0, groups=groups)
+    assert (ci.low, ci.high, ci.n_undefined, ci.n_groups) == (0.0, 1.0, 0, 2)
+    assert ci.estimate == pytest.approx(2 / 3, abs=1e-12)
+    narrow = bootstrap_kappa(y, pred, resamples=2000, seed=0, level=0.4, groups=groups)
+    assert (narrow.low, narrow.high) == pytest.approx((2 / 3, 2 / 3), abs=1e-12)
+    # resampling the four eyes one by one instead finds degenerate resamples (all one grade)
+    assert bootstrap_kappa(y, pred, resamples=2000, seed=0).n_undefined > 0
+
+
+def test_bad_groups() -> None:
+    with pytest.raises(ValueError, match="one label per row"):
+        bootstrap_kappa([0, 1, 2], [0, 1, 2], groups=[0, 1])
+    with pytest.raises(ValueError, match="one label per row"):
+        bootstrap_indices(3, 5, 0, groups=[[0, 1, 2]])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from drlib.calibration import (
+from drlib.metrics.calibration import (
     expected_calibration_error,
     reliability_diagram,
     top_label_confidence,
@@ -32,13 +32,29 @@ def test_calibrated_predictions_have_ece_near_zero() -> None:
     assert expected_calibration_error(y, probs) < 0.015
 
 
+def _reference_ece(y: np.ndarray, probs: np.ndarray, n_bins: int = 15) -> float:
+    """Top-label ECE written out independently: a loop over right-closed bins (lo, hi]."""
+    confidence, predicted = probs.max(axis=1), probs.argmax(axis=1)
+    total = 0.0
+    for b in range(n_bins):
+        lo, hi = b / n_bins, (b + 1) / n_bins
+        members = (confidence > lo) & (confidence <= hi) if b else confidence <= hi
+        if members.any():
+            gap = abs(np.mean(predicted[members] == y[members]) - confidence[members].mean())
+            total += members.sum() * gap
+    return total / len(y)
+
+
 def test_overconfident_predictions_have_large_ece() -> None:
     rng = np.random.default_rng(1)
     probs = rng.dirichlet(np.full(5, 0.7), size=40_000)
     y = _sample_labels(probs, rng)
     overconfident = _sharpen(probs, temperature=0.25)
     diagram = reliability_diagram(y, overconfident)
-    assert diagram.ece > 0.1
+    assert diagram.ece == pytest.approx(_reference_ece(y, overconfident), abs=1e-12)
+    assert diagram.ece == pytest.approx(0.3195, abs=1e-4)  # pinned
+    assert expected_calibration_error(y, probs) == pytest.approx(_reference_ece(y, probs),
+                                                                 abs=1e-12)
     filled = diagram.counts > 0
     # overconfident: mean confidence above accuracy in (almost) every populated bin
     assert np.mean(diagram.confidence[filled] > diagram.accuracy[filled]) > 0.8

@@ -7,7 +7,7 @@ import inspect
 import numpy as np
 import pytest
 
-from drlib.decoding import (
+from drlib.metrics.decoding import (
     DEFAULT_THRESHOLDS,
     ThresholdDecoder,
     check_probs,
@@ -16,7 +16,7 @@ from drlib.decoding import (
     expected_grade,
     fit_thresholds,
 )
-from drlib.kappa import quadratic_weighted_kappa
+from drlib.metrics.kappa import quadratic_weighted_kappa
 
 GRADES = np.arange(5, dtype=np.float64)
 
@@ -137,24 +137,50 @@ def test_predict_takes_no_labels() -> None:
         ThresholdDecoder().predict(np.full((2, 5), 0.2))
 
 
-def test_test_labels_cannot_change_thresholds_or_predictions() -> None:
+def test_labels_reach_the_decoder_only_through_fit_and_decide_its_cuts() -> None:
+    """Whatever labels are given to ``fit`` decide the cuts, with exact consequences; test
+    labels cannot reach them at all (``predict`` takes none, see the test above)."""
     rng = np.random.default_rng(3)
     y_val, y_test = labels(500, rng), labels(500, rng)
     p_val, p_test = synthetic_probs(y_val, rng, shift=0.4), synthetic_probs(y_test, rng, shift=0.4)
-    decoder = ThresholdDecoder().fit(p_val, y_val)
-    grades = decoder.predict(p_test)
-    for corrupted in (
-        rng.permutation(y_test),
-        rng.integers(0, 5, y_test.size),
-        np.zeros_like(y_test),
-    ):
-        again = ThresholdDecoder().fit(p_val, y_val)
-        np.testing.assert_array_equal(again.thresholds_, decoder.thresholds_)
-        np.testing.assert_array_equal(again.predict(p_test), grades)
-        # the corrupted labels only change the score, never the decoded grades
-        assert quadratic_weighted_kappa(corrupted, grades) != quadratic_weighted_kappa(
-            y_test, grades
-        )
+    e_val, e_test = expected_grade(p_val), expected_grade(p_test)
+    clean = ThresholdDecoder().fit(p_val, y_val)
+    grades = clean.predict(p_test)
+    np.testing.assert_array_equal(grades, decode_thresholds(e_test, clean.thresholds_))
+    assert not np.array_equal(clean.thresholds_, DEFAULT_THRESHOLDS)  # the +0.4 shift moved them
+
+    # 1. Constant labels carry no information: for every candidate cut the observed weighted
+    # disagreement equals the chance one (kappa 0), so no cut moves: the decoder rounds.
+    flat = ThresholdDecoder().fit(p_val, np.zeros_like(y_val))
+    np.testing.assert_array_equal(flat.thresholds_, DEFAULT_THRESHOLDS)
+    np.testing.assert_array_equal(flat.predict(p_test), np.floor(e_test + 0.5).astype(int))
+    assert np.sum(flat.predict(p_test) != grades) > 50
+
+    # 2. Labels made by known cuts from the validation scores: the fit reproduces every one of
+    # them (kappa 1), each fitted cut in the same gap between the sorted scores as its known cut.
+    known = np.array([1.0, 1.9, 2.7, 3.3])
+    made = decode_thresholds(e_val, known)
+    fitted = ThresholdDecoder().fit(p_val, made)
+    np.testing.assert_array_equal(fitted.predict(p_val), made)
+    assert quadratic_weighted_kappa(made, fitted.predict(p_val)) == 1.0
+    scores = np.sort(e_val)
+    np.testing.assert_array_equal(
+        np.searchsorted(scores, fitted.thresholds_), np.searchsorted(scores, known)
+    )
+    for cut in fitted.thresholds_:  # midway between the two scores it separates
+        assert cut == (scores[scores < cut].max() + scores[scores > cut].min()) / 2
+
+    # 3. The fit pairs each label with its own image: permuting images and labels together
+    # changes nothing, permuting the labels alone changes the cuts (and lowers kappa on val).
+    order = rng.permutation(y_val.size)
+    np.testing.assert_array_equal(
+        ThresholdDecoder().fit(p_val[order], y_val[order]).thresholds_, clean.thresholds_
+    )
+    shuffled = ThresholdDecoder().fit(p_val, y_val[order])
+    assert not np.array_equal(shuffled.thresholds_, clean.thresholds_)
+    assert quadratic_weighted_kappa(y_val, shuffled.predict(p_val)) < quadratic_weighted_kappa(
+        y_val, clean.predict(p_val)
+    )
 
 
 def test_fit_uses_only_the_split_it_is_given() -> None:

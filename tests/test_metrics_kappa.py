@@ -9,7 +9,7 @@ import pytest
 from sklearn.metrics import cohen_kappa_score, precision_score, recall_score
 from sklearn.metrics import confusion_matrix as sk_confusion_matrix
 
-from drlib.kappa import (
+from drlib.metrics.kappa import (
     N_GRADES,
     UndefinedKappaWarning,
     check_grades,
@@ -18,7 +18,7 @@ from drlib.kappa import (
     quadratic_weighted_kappa,
     quadratic_weights,
 )
-from drlib.metrics import accuracy, per_grade_precision, per_grade_recall
+from drlib.metrics.summary import accuracy, per_grade_precision, per_grade_recall
 
 KAGGLE_PRIOR = np.array([25810, 2443, 5292, 873, 708]) / 35126
 

@@ -7,7 +7,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 from sklearn.metrics import roc_curve as sk_roc_curve
 
-from drlib.referable import (
+from drlib.metrics.referable import (
     referable_labels,
     referable_roc,
     referable_score,
@@ -136,7 +136,16 @@ def test_referable_roc_from_grades_and_probs() -> None:
         "specificity>=0.98",
         "sensitivity>=0.975",
     ]
-    assert roc.points[0].sensitivity >= roc.points[1].sensitivity
+    # the three operating points are the ones the search functions give on the same scores
+    y_ref = y >= 2
+    for point, expected in zip(roc.points, (
+        sensitivity_at_specificity(y_ref, score, 0.9),
+        sensitivity_at_specificity(y_ref, score, 0.98),
+        specificity_at_sensitivity(y_ref, score, 0.975),
+    ), strict=True):
+        assert (point.threshold, point.sensitivity, point.specificity) == (
+            expected.threshold, expected.sensitivity, expected.specificity)
+    assert roc.points[0].sensitivity >= roc.points[1].sensitivity  # stricter spec, less sens
     assert roc.fpr[0] == 0 and roc.tpr[-1] == 1 and np.isinf(roc.thresholds[0])
     with pytest.raises(ValueError, match="300 grades but probs has 299"):
         referable_roc(y, probs[:-1])

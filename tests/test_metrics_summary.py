@@ -6,12 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from drlib.bootstrap import bootstrap_kappa
-from drlib.calibration import expected_calibration_error
-from drlib.decoding import ThresholdDecoder, decode_argmax
-from drlib.kappa import quadratic_weighted_kappa
-from drlib.metrics import evaluation_summary, per_grade_recall, summary_frame
-from drlib.referable import referable_roc
+from drlib.metrics.bootstrap import bootstrap_kappa
+from drlib.metrics.calibration import expected_calibration_error
+from drlib.metrics.decoding import ThresholdDecoder, decode_argmax
+from drlib.metrics.kappa import quadratic_weighted_kappa
+from drlib.metrics.referable import referable_roc
+from drlib.metrics.summary import evaluation_summary, per_grade_recall, summary_frame
 
 GRADES = np.arange(5, dtype=np.float64)
 
@@ -55,6 +55,8 @@ def test_summary_with_validation_fits_thresholds_on_validation_only() -> None:
     decoder = ThresholdDecoder().fit(p_val, y_val)
     assert [s[f"threshold_{i}"] for i in range(1, 5)] == decoder.thresholds_.tolist()
     assert s["kappa_thresholds"] == quadratic_weighted_kappa(y_test, decoder.predict(p_test))
+    ci = bootstrap_kappa(y_test, decoder.predict(p_test), resamples=200, seed=0)
+    assert (s["kappa_thresholds_ci_low"], s["kappa_thresholds_ci_high"]) == (ci.low, ci.high)
     assert s["kappa_thresholds_ci_low"] < s["kappa_thresholds"] < s["kappa_thresholds_ci_high"]
     # corrupting the test labels changes the scores but never the fitted thresholds
     rng = np.random.default_rng(9)

@@ -1,4 +1,5 @@
-"""The paper's DenseNet121 grader (drlib.model) and where its weights come from (init_weights)."""
+"""The paper's DenseNet121 grader (drlib.modeling.densenet) and where its weights come from
+(init_weights)."""
 
 from __future__ import annotations
 
@@ -11,14 +12,8 @@ import keras
 import numpy as np
 import pytest
 
-from drlib import init_weights
-from drlib.init_weights import (
-    DENSENET121_NOTOP_FILE,
-    DENSENET121_NOTOP_URL,
-    WeightsUnavailableError,
-    resolve_weights,
-)
-from drlib.model import (
+from drlib.modeling import init_weights
+from drlib.modeling.densenet import (
     LAST_CONV_LAYER,
     NORMALISATION_LAYER,
     PROBABILITIES_LAYER,
@@ -27,6 +22,12 @@ from drlib.model import (
     class_score_weights,
     feature_model,
     short_summary,
+)
+from drlib.modeling.init_weights import (
+    DENSENET121_NOTOP_FILE,
+    DENSENET121_NOTOP_URL,
+    WeightsUnavailableError,
+    resolve_weights,
 )
 
 SIZE = 64

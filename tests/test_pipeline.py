@@ -1,4 +1,5 @@
-"""Tests of drlib.augment and drlib.pipeline: masks follow the image through augmentation, and
+"""Tests of drlib.data.augment and drlib.data.pipeline: masks follow the image through
+augmentation, and
 the PyDataset serves correct, reproducible batches on the TensorFlow and JAX backends."""
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from drlib.augment import Augmenter
-from drlib.loaders import load_eyepacs, load_synthetic
-from drlib.pipeline import FundusSequence, load_arrays, one_hot
-from drlib.records import DatasetError, FundusRecord
+from drlib.data.augment import Augmenter
+from drlib.data.image_io import read_fundus
+from drlib.data.loaders import load_eyepacs, load_synthetic
+from drlib.data.pipeline import FundusSequence, load_arrays, one_hot
+from drlib.data.preprocess import plain_preprocess
+from drlib.data.records import DatasetError, FundusRecord
 
 try:
     from fixtures_trees import fundus_image, make_eyepacs_tree, make_synthetic_split
@@ -121,7 +124,10 @@ def test_sequence_batches(records):
     assert len(seq) == 3  # 7 photographs: 3 + 3 + 1
     x, y = seq[0]
     assert x.dtype == np.float32 and x.shape == (3, 32, 32, 3)
-    assert 0 <= x.min() and x.max() <= 255 and x.max() > 100
+    # the first three photographs, read and preprocessed ("plain": eye centred, resized)
+    expected = [plain_preprocess(read_fundus(records[i].image_path), size=32)[0]
+                for i in range(3)]
+    np.testing.assert_array_equal(x, np.stack(expected).astype(np.float32))
     assert y.dtype == np.float32 and y.shape == (3, 5)
     np.testing.assert_array_equal(y, one_hot([0, 1, 2]))
     assert seq[2][0].shape == (1, 32, 32, 3)
@@ -220,29 +226,57 @@ def test_load_arrays(records, tmp_path):
     assert x.shape == (2, 32, 32, 3) and masks["optic_disc"].shape == (2, 32, 32)
 
 
-def _tiny_model_fit(seq):
+def _tiny_model():
     import keras
 
-    model = keras.Sequential([
-        keras.Input(seq[0][0].shape[1:]),
+    keras.utils.set_random_seed(0)
+    return keras.Sequential([
+        keras.Input((24, 24, 3)),
         keras.layers.Rescaling(1 / 255.0),
         keras.layers.Conv2D(4, 3, activation="relu"),
         keras.layers.GlobalAveragePooling2D(),
         keras.layers.Dense(5, activation="softmax"),
     ])
-    model.compile("adam", "categorical_crossentropy")
-    return model.fit(seq, epochs=2, verbose=0)
 
 
 def test_fit_on_default_backend(records):
     import keras
 
-    seq = FundusSequence(records, batch_size=4, image_size=24, shuffle=True,
-                         augment=Augmenter(seed=0), drop_remainder=True)
-    history = _tiny_model_fit(seq)
-    assert len(history.history["loss"]) == 2 and np.isfinite(history.history["loss"]).all()
-    assert seq.epoch >= 1  # Keras called on_epoch_end
+    from drlib.training.callbacks import EpochSync
+
+    class StartWeights(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.weights = []
+
+        def on_train_batch_begin(self, batch, logs=None):
+            self.weights.append(self.model.get_weights())
+
+    def sequence():
+        return FundusSequence(records, batch_size=4, image_size=24, shuffle=True,
+                              augment=Augmenter(seed=0), drop_remainder=True)
+
+    seq = sequence()
+    model = _tiny_model()
+    model.compile("adam", "categorical_crossentropy")
+    steps = StartWeights()
+    # EpochSync (what drlib.training.train uses) tells the sequence which epoch starts: Keras
+    # itself also calls on_epoch_end once before the first epoch (EpochIterator.reset)
+    history = model.fit(seq, epochs=2, verbose=0, callbacks=[EpochSync(seq), steps])
+    assert seq.epoch == 2  # set_epoch(1) at the start of the last epoch, on_epoch_end after it
     assert keras.backend.backend() == os.environ.get("KERAS_BACKEND", "tensorflow")
+    # one batch per epoch (7 photographs, 4 a batch, remainder dropped): each epoch's loss is
+    # the cross-entropy of the batch that epoch serves, under the weights its step started from
+    assert len(steps.weights) == 2
+    reference = _tiny_model()
+    losses = []
+    for epoch, weights in enumerate(steps.weights):
+        again = sequence()
+        again.set_epoch(epoch)
+        x, y = again[0]
+        reference.set_weights(weights)
+        losses.append(float(keras.losses.CategoricalCrossentropy()(y, reference(x))))
+    assert history.history["loss"] == pytest.approx(losses, rel=1e-5)
 
 
 def test_fit_on_jax_backend_without_tensorflow(tmp_path):
@@ -251,22 +285,43 @@ def test_fit_on_jax_backend_without_tensorflow(tmp_path):
     script = textwrap.dedent(f"""
         import sys
         import numpy as np
-        from drlib.loaders import load_eyepacs
-        from drlib.pipeline import FundusSequence
-        from drlib.augment import Augmenter
+        from drlib.data.loaders import load_eyepacs
+        from drlib.data.pipeline import FundusSequence
+        from drlib.data.augment import Augmenter
         import keras
         assert keras.backend.backend() == "jax", keras.backend.backend()
         records, _ = load_eyepacs({str(tmp_path)!r})
-        seq = FundusSequence(records, batch_size=4, image_size=24, shuffle=True,
-                             augment=Augmenter(seed=0), drop_remainder=True, workers=2)
-        model = keras.Sequential([
-            keras.Input((24, 24, 3)), keras.layers.Rescaling(1 / 255.0),
-            keras.layers.Conv2D(4, 3, activation="relu"),
-            keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(5, activation="softmax"),
-        ])
+        def sequence(workers=1):
+            return FundusSequence(records, batch_size=4, image_size=24, shuffle=True,
+                                  augment=Augmenter(seed=0), drop_remainder=True,
+                                  workers=workers)
+        seq = sequence(workers=2)
+        def tiny():
+            return keras.Sequential([
+                keras.Input((24, 24, 3)), keras.layers.Rescaling(1 / 255.0),
+                keras.layers.Conv2D(4, 3, activation="relu"),
+                keras.layers.GlobalAveragePooling2D(),
+                keras.layers.Dense(5, activation="softmax"),
+            ])
+        class Steps(keras.callbacks.Callback):
+            weights = []
+            def on_epoch_begin(self, epoch, logs=None):
+                seq.set_epoch(epoch)
+            def on_train_batch_begin(self, batch, logs=None):
+                self.weights.append(self.model.get_weights())
+        model = tiny()
         model.compile("adam", "categorical_crossentropy")
-        history = model.fit(seq, epochs=2, verbose=0)
-        assert np.isfinite(history.history["loss"]).all()
+        history = model.fit(seq, epochs=2, verbose=0, callbacks=[Steps()])
+        # each epoch's loss: its one batch's cross-entropy under the weights the step began with
+        reference = tiny()
+        for epoch, weights in enumerate(Steps.weights):
+            again = sequence()
+            again.set_epoch(epoch)
+            x, y = again[0]
+            reference.set_weights(weights)
+            loss = float(keras.losses.CategoricalCrossentropy()(y, reference(x)))
+            assert abs(history.history["loss"][epoch] - loss) <= 1e-5 * loss, (epoch, loss)
+        assert len(Steps.weights) == 2
         assert "tensorflow" not in sys.modules, "tensorflow was imported"
         print("JAX_OK", seq.epoch)
     """)
@@ -275,11 +330,11 @@ def test_fit_on_jax_backend_without_tensorflow(tmp_path):
     result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
                             text=True, timeout=180, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "JAX_OK" in result.stdout
+    assert "JAX_OK 2" in result.stdout
 
 
 def test_set_epoch_reproduces_the_order_of_that_epoch():
-    from drlib.pipeline import FundusSequence
+    from drlib.data.pipeline import FundusSequence
 
     images = np.zeros((10, 8, 8, 3), np.uint8)
     images[:, 0, 0, 0] = np.arange(10)

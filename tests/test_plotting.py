@@ -12,8 +12,10 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from drlib import plotting  # noqa: E402
-from drlib.calibration import reliability_diagram  # noqa: E402
-from drlib.referable import OperatingPoint, roc_curve  # noqa: E402
+from drlib.core.grades import GRADE_NAMES  # noqa: E402
+from drlib.metrics.calibration import reliability_diagram  # noqa: E402
+from drlib.metrics.referable import OperatingPoint, roc_curve  # noqa: E402
+from drlib.plotting import style  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -23,7 +25,7 @@ def _close_figures():
 
 
 def test_palette_has_five_distinct_valid_colours() -> None:
-    assert len(plotting.GRADE_COLOURS) == 5 == len(plotting.GRADE_NAMES)
+    assert len(plotting.GRADE_COLOURS) == 5 == len(GRADE_NAMES)
     assert len(set(plotting.GRADE_COLOURS)) == 5
     assert all(mcolors.is_color_like(c) for c in plotting.GRADE_COLOURS)
     assert plotting.GRADE_PALETTE[4] == plotting.GRADE_COLOURS[4]
@@ -32,9 +34,9 @@ def test_palette_has_five_distinct_valid_colours() -> None:
 def test_apply_style_sets_the_rcparams() -> None:
     with mpl.rc_context():
         plotting.apply_style()
-        assert tuple(mpl.rcParams["figure.figsize"]) == plotting.FIGSIZE
-        assert mpl.rcParams["figure.dpi"] == plotting.DPI
-        assert mpl.rcParams["savefig.dpi"] == plotting.SAVE_DPI
+        assert tuple(mpl.rcParams["figure.figsize"]) == style.FIGSIZE
+        assert mpl.rcParams["figure.dpi"] == style.DPI
+        assert mpl.rcParams["savefig.dpi"] == style.SAVE_DPI
         assert mpl.rcParams["svg.hashsalt"] == "drlib"
         cycle = [d["color"] for d in mpl.rcParams["axes.prop_cycle"]]
         assert [c.lower() for c in cycle] == [c.lower() for c in plotting.GRADE_COLOURS]
@@ -49,7 +51,7 @@ def test_plot_confusion_annotates_counts_and_row_fractions() -> None:
     texts = [t.get_text() for t in ax.texts]
     assert len(texts) == 25
     assert [int(t) for t in texts] == cm.ravel().tolist()
-    assert [t.get_text() for t in ax.get_yticklabels()] == list(plotting.GRADE_NAMES)
+    assert [t.get_text() for t in ax.get_yticklabels()] == list(GRADE_NAMES)
     assert ax.get_xlabel() == "predicted grade" and ax.get_ylabel() == "true grade"
 
     ax2 = plotting.plot_confusion(cm, normalise=True)

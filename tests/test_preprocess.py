@@ -1,4 +1,4 @@
-"""Tests of drlib.preprocess on a real fundus photograph (skimage.data.retina, 1411 x 1411).
+"""Tests of drlib.data.preprocess on a real fundus photograph (skimage.data.retina, 1411 x 1411).
 
 The photograph is also padded (black side bands, 1411 x 1800) and cut (top and bottom, as many
 EyePACS photographs are), and synthetic masks placed on it must stay aligned with the image
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import skimage.data
 
-from drlib.preprocess import (
+from drlib.data.preprocess import (
     FieldOfViewError,
     clip_rim,
     crop_to_eye,
@@ -158,13 +158,19 @@ def test_plain_resize_any_aspect_and_mask_rules():
     half[:, 150:] = True
     speck = np.zeros((100, 300), bool)
     speck[51, 151] = True  # a one-pixel lesion
-    out, masks = resize(image, {"half": half, "speck": speck}, 50)
+    sampled = np.zeros((100, 300), bool)
+    sampled[51, 153] = True  # a one-pixel lesion on a pixel that nearest neighbour samples
+    out, masks = resize(image, {"half": half, "speck": speck, "sampled": sampled}, 50)
     assert out.shape == (50, 50, 3) and masks["half"].shape == (50, 50)
     assert masks["half"][:, 25:].all() and not masks["half"][:, :25].any()
     assert masks["half"].dtype == bool
-    assert masks["speck"].sum() <= 1  # nearest neighbour may drop a speck...
+    # Nearest neighbour, pixel-centre aligned: output (r, c) reads source row 2r + 1 and column
+    # 6c + 3. Row 51 = 2 * 25 + 1 is read, column 151 is not (153 = 6 * 25 + 3 is): the speck
+    # at (51, 151) is dropped, the one at (51, 153) lands on (25, 25) ...
+    assert masks["speck"].sum() == 0
+    assert masks["sampled"].sum() == 1 and masks["sampled"][25, 25]
     _, kept = resize(image, {"speck": speck}, 50, mask_rule="any")
-    assert kept["speck"].sum() == 1  # ...the "any" rule keeps it
+    assert kept["speck"].sum() == 1 and kept["speck"][25, 25]  # ...the "any" rule keeps both
     out, _ = resize(image, None, (40, 60))
     assert out.shape == (40, 60, 3)
 
@@ -196,7 +202,13 @@ def test_photometric_steps_keep_masks():
     assert np.all(out == 128) and same["m"] is mask["m"]
     out, clipped = clip_rim(flat, mask, fraction=0.5)
     assert out[0, 0].tolist() == [128, 128, 128] and out[32, 32].tolist() == [90, 90, 90]
-    assert clipped["m"].sum() < mask["m"].sum()  # the part outside half the radius is gone
+    # half the radius (32 px) about the centre (31.5, 31.5): everything outside is grey and
+    # the mask keeps only its part inside (35 of its 81 pixels)
+    yy, xx = np.mgrid[:64, :64]
+    inside = (xx - 31.5) ** 2 + (yy - 31.5) ** 2 <= 16**2
+    assert np.all(out[~inside] == 128) and np.all(out[inside] == 90)
+    np.testing.assert_array_equal(clipped["m"], mask["m"] & inside)
+    assert (mask["m"].sum(), clipped["m"].sum()) == (81, 35)
 
 
 def test_misaligned_mask_is_refused(retina):

@@ -9,8 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from drlib.manifest import load_densenet, read_manifest, verify_manifest
-from drlib.paths import models_dir
+from drlib.data.preprocess import PREPROCESSORS
+from drlib.evaluation import revalidate
+from drlib.modeling.manifest import load_densenet, read_manifest, verify_manifest
+from drlib.runtime.paths import models_dir
+from drlib.synth import SynthConfig, render_fundus
 
 MANIFESTS = sorted(Path(models_dir()).glob("*.manifest.json"))
 REQUIRED = {
@@ -42,14 +45,58 @@ def test_manifest_records_how_the_weights_were_made(manifest_path):
     assert len(manifest["weights_sha256"]) == 64
 
 
+def _strings(node):
+    if isinstance(node, dict):
+        for value in node.values():
+            yield from _strings(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _strings(value)
+    elif isinstance(node, str):
+        yield node
+
+
 @pytest.mark.parametrize("manifest_path", MANIFESTS, ids=lambda p: p.name)
-def test_shipped_weights_load_and_predict(manifest_path):
+def test_manifest_holds_no_absolute_path_of_the_machine_that_wrote_it(manifest_path):
+    manifest = read_manifest(manifest_path)
+    absolute = [s for s in _strings(manifest) if s.startswith("/") or s[1:3] == ":\\"]
+    assert absolute == []
+
+
+@pytest.mark.parametrize("manifest_path", MANIFESTS, ids=lambda p: p.name)
+def test_reported_validation_is_recomputed_from_the_weights_and_the_rebuilt_split(manifest_path):
+    """The manifest's validation numbers are not trusted: rebuild the split (its content
+    fingerprint must equal the recorded one), predict it with the weights, compare."""
+    manifest = read_manifest(manifest_path)
+    report = revalidate(manifest_path)
+    assert report["n"] == manifest["validation"]["n_images"]
+    assert report["confusion"] == manifest["validation"]["confusion"]
+    assert report["kappa"] == pytest.approx(manifest["validation"]["kappa"], abs=1e-12)
+
+
+#: Rendered eyes (seed, grade on the model's label scale) and the grade the shipped model gives
+#: each, measured once on the shipped weights; a changed model or input pipeline changes them.
+PINNED_EYES = {"densenet121_cpu": PINNED_PLACEHOLDER}
+
+
+@pytest.mark.parametrize("manifest_path", MANIFESTS, ids=lambda p: p.name)
+def test_shipped_model_grades_rendered_eyes_as_pinned(manifest_path):
+    manifest = read_manifest(manifest_path)
+    pinned = PINNED_EYES[manifest["name"]]
     model = load_densenet(manifest_path)
+    render_size = manifest["extra"]["settings"]["render_size"]
+    scale = manifest["extra"]["label_scale"]
     size = model.input_shape[1]
-    x = np.full((2, size, size, 3), 100.0, np.float32)
-    probs = np.asarray(model.predict(x, verbose=0))
-    assert probs.shape == (2, 5)
+    images, grades = [], []
+    for seed, grade, _ in pinned:
+        sample = render_fundus(seed, grade, SynthConfig(size=render_size, label_scale=scale))
+        assert sample.grade == grade
+        image, _ = PREPROCESSORS[manifest["extra"]["preprocess"]](sample.image, None, size=size)
+        images.append(image)
+        grades.append(grade)
+    probs = np.asarray(model.predict(np.stack(images).astype(np.float32), verbose=0))
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    assert probs.argmax(axis=1).tolist() == [p for _, _, p in pinned]
 
 
 def test_a_modified_weights_file_is_caught(tmp_path):
@@ -57,7 +104,7 @@ def test_a_modified_weights_file_is_caught(tmp_path):
         pytest.skip("no shipped model")
     import shutil
 
-    from drlib.manifest import ManifestError
+    from drlib.modeling.manifest import ManifestError
 
     manifest = read_manifest(MANIFESTS[0])
     shutil.copy(MANIFESTS[0], tmp_path / MANIFESTS[0].name)

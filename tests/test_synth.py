@@ -1,14 +1,16 @@
-"""The synthetic fundus generator: reproducible, graded from what it drew, masks aligned."""
+"""The synthetic fundus generator: reproducible, graded from what it drew (on both scales), masks
+aligned, treated eyes with their scars beside the lesions that grade them."""
 
 import hashlib
 
 import numpy as np
 import pytest
 
-from drlib.grading import grade_inventory
-from drlib.lesion_plan import sample_plan
-from drlib.lesion_types import ANATOMY, LESIONS
-from drlib.synth import SynthConfig, render_fundus
+from drlib.core.lesion_types import ANATOMY, LESIONS
+from drlib.synth.geometry import sample_geometry
+from drlib.synth.grading import SCALES, grade_all, grade_inventory
+from drlib.synth.lesion_plan import sample_plan
+from drlib.synth.render import SynthConfig, render_fundus
 
 
 def _digest(sample):
@@ -27,20 +29,64 @@ def test_same_seed_same_bytes():
 def test_rendered_eyes_are_graded_as_their_target(grade):
     for seed in range(8):
         s = render_fundus(100 * grade + seed, grade, size=256)
-        assert s.grade == grade == s.label
+        assert s.grade == grade == s.label == s.grades["icdr"]
         assert grade_inventory(s.inventory) == grade
+        assert s.grades == grade_all(s.inventory)
+        assert s.meta["label_scale"] == "icdr"
 
 
-def test_drawn_inventory_equals_the_plan():
+@pytest.mark.parametrize("scale", SCALES)
+def test_rendered_eyes_grade_back_on_the_scale_they_were_planned_for(scale):
+    cfg = SynthConfig(size=128, label_scale=scale)
+    for grade in range(5):
+        for seed in range(3):
+            s = render_fundus(1000 + 10 * grade + seed, grade, cfg)
+            assert s.grade == s.label == s.grades[scale] == grade, (scale, grade, seed)
+            assert grade_inventory(s.inventory, scale) == grade
+            assert set(s.grades) == set(SCALES) and s.meta["label_scale"] == scale
+
+
+def _replayed_plan(seed: int, grade: int, size: int, scale: str = "icdr"):
+    """The plan render_fundus(seed, grade) draws, without rendering."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 1729]))
+    sample_geometry(rng, size, None)
+    return sample_plan(grade, rng, scale)
+
+
+@pytest.mark.parametrize("scale", SCALES)
+def test_drawn_inventory_equals_the_plan(scale):
     """What was drawn is what was planned: every lesion landed in its planned quadrant."""
     for seed in range(30):
         grade = seed % 5
-        s = render_fundus(seed, grade, size=256)
-        rng = np.random.default_rng(np.random.SeedSequence([seed, 1729]))
-        from drlib.fundus_geometry import sample_geometry
-        sample_geometry(rng, 256, None)
-        plan = sample_plan(grade, rng)
-        assert s.inventory == plan.inventory()
+        s = render_fundus(seed, grade, SynthConfig(size=256, label_scale=scale))
+        assert s.inventory == _replayed_plan(seed, grade, 256, scale).inventory()
+        assert s.presentation == _replayed_plan(seed, grade, 256, scale).presentation
+
+
+@pytest.mark.parametrize("scale", SCALES)
+def test_treated_eyes_show_their_scars_beside_the_lesions_that_grade_them(scale):
+    """One treated eye per grade: scars drawn (mask and inventory), the grade set by the other
+    lesions, on both scales' grading of the same eye."""
+    cfg = SynthConfig(size=128, label_scale=scale)
+    for grade in range(5):
+        seed = next(s for s in range(20000)
+                    if _replayed_plan(s, grade, 128, scale).presentation.startswith("treated"))
+        s = render_fundus(seed, grade, cfg)
+        assert s.presentation.startswith("treated") and s.grade == grade
+        assert s.inventory.laser_scars > 0 and s.masks["laser_scar"].any()
+        other = [n for n in LESIONS if n != "laser_scar" and s.masks[n].any()]
+        if grade == 0:
+            assert other == [] and s.grades == {sc: 0 for sc in SCALES}
+        else:
+            assert other, (scale, grade, seed)
+        if grade == 4:
+            assert s.grades == {sc: 4 for sc in SCALES}
+
+
+def test_label_scale_is_validated():
+    with pytest.raises(ValueError, match="icdr, table1"):
+        SynthConfig(label_scale="etdrs")
+    assert SynthConfig().label_scale == "icdr"
 
 
 def test_masks_cover_every_name_align_with_the_image_and_stay_in_the_fov():
@@ -53,17 +99,6 @@ def test_masks_cover_every_name_align_with_the_image_and_stay_in_the_fov():
     outside = s.image[~s.masks["fov"]]
     assert outside.mean() < 2 and np.percentile(outside, 99) < 25  # black, up to JPEG ringing
     assert s.quadrants.max() == 4 and (s.quadrants[~s.masks["fov"]] == 0).all()
-
-
-def test_every_drawn_lesion_shows_in_its_mask_and_darkens_or_brightens_the_image():
-    cfg = SynthConfig(size=384, camera_variation=0.0)
-    for seed in range(10):
-        s = render_fundus(seed, 1 + seed % 4, cfg)
-        for inst in s.instances:
-            name = "venous_beading" if inst.lesion == "venous_loop" else inst.lesion
-            x, y = int(round(inst.x)), int(round(inst.y))
-            window = s.masks[name][max(y - 4, 0):y + 5, max(x - 4, 0):x + 5]
-            assert window.any(), (seed, inst)
 
 
 def test_red_lesions_are_darker_than_the_fundus_around_them():
@@ -101,11 +136,12 @@ def test_any_size_and_visibility_controls():
 def test_label_noise_is_off_by_default_and_moves_one_grade_when_on():
     noisy = [render_fundus(s, 2, SynthConfig(size=96, label_noise=1.0)) for s in range(6)]
     assert all(abs(n.label - n.grade) == 1 for n in noisy)
+    assert all(n.grades["icdr"] == n.grade == 2 for n in noisy)  # grades are never noisy
     assert all(render_fundus(s, 2, size=96).label == 2 for s in range(3))
 
 
 def test_quadrant_map_agrees_with_the_quadrant_of_every_pixel():
-    from drlib.fundus_geometry import pixel_grid
+    from drlib.synth.geometry import pixel_grid
 
     for seed, eye in ((0, "right"), (1, "left")):
         s = render_fundus(seed, 2, size=160, eye=eye)

@@ -13,14 +13,14 @@ import numpy as np
 import pytest
 from sklearn.metrics import cohen_kappa_score
 
-from drlib.distribute import has_accelerator
+from drlib.modeling.inference import predict_probabilities
+from drlib.runtime.devices import has_accelerator
 from drlib.training import (
     ArrayBatches,
     TrainConfig,
     backup_epoch,
     balanced_class_weight,
     configure_precision,
-    predict_probabilities,
     read_history_csv,
     resolve_precision,
     seed_everything,
@@ -77,6 +77,57 @@ class InterruptAtEpoch(keras.callbacks.Callback):
         if epoch == self.epoch:
             self.weights_at_interruption = weights_of(self.model)
             raise KeyboardInterrupt("simulated interruption")
+
+
+class WeightsAtEpochEnd(keras.callbacks.Callback):
+    """The weights at the end of every epoch: what the validation of that epoch saw."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weights: list[list[np.ndarray]] = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.weights.append(weights_of(self.model))
+
+
+def reference_validation(weights: list[np.ndarray], xv: np.ndarray, yv: np.ndarray) -> dict:
+    """Validation numbers recomputed outside the training loop: a fresh model with ``weights``,
+    Keras' own predict, scikit-learn's kappa and Keras' categorical cross-entropy."""
+    model = tiny_model()
+    model.set_weights(weights)
+    probabilities = np.asarray(model.predict(xv.astype(np.float32), verbose=0))
+    predicted = probabilities.argmax(axis=1)
+    loss = keras.losses.CategoricalCrossentropy()(
+        np.eye(5, dtype=np.float32)[yv], probabilities.astype(np.float32)
+    )
+    return {
+        "kappa": cohen_kappa_score(yv, predicted, weights="quadratic", labels=range(5)),
+        "loss": float(loss),
+        "accuracy": float(np.mean(predicted == yv)),
+        "recall_4": float(np.mean(predicted[yv == 4] == 4)),
+    }
+
+
+class WeightsAtBatchStart(keras.callbacks.Callback):
+    """The weights each training step starts from."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weights: list[list[np.ndarray]] = []
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.weights.append(weights_of(self.model))
+
+
+def reference_train_loss(model: keras.Model, weights: list[list[np.ndarray]], batches) -> float:
+    """An epoch's training loss as Keras reports it, recomputed: the mean over its (equal-sized)
+    batches of the cross-entropy of each batch under the weights its step started from."""
+    losses = []
+    for start_weights, (xb, yb) in zip(weights, batches, strict=True):
+        model.set_weights(start_weights)
+        probabilities = np.asarray(model(xb, training=False), dtype=np.float32)
+        losses.append(float(keras.losses.CategoricalCrossentropy()(yb, probabilities)))
+    return float(np.mean(losses))
 
 
 class EpochRecorder(keras.callbacks.Callback):
@@ -188,33 +239,66 @@ def test_precision_policy():
 
 
 def test_train_writes_history_checkpoints_and_kappa(data, tmp_path):
+    _, (xv, yv) = data
     model = tiny_model()
-    history = train(model, *data, config(tmp_path, epochs=2, class_weight="balanced",
-                                         augment=True, restore_best_weights=True))
-    assert history.epoch == [0, 1]
+    at_epoch_end = WeightsAtEpochEnd()
+    history = train(model, *data, config(tmp_path, epochs=3, class_weight="balanced",
+                                         augment=True, restore_best_weights=True),
+                    callbacks=[at_epoch_end])
+    assert history.epoch == [0, 1, 2]
     for key in ("loss", "val_loss", "val_kappa", "val_recall_4", "train_images_per_s"):
-        assert len(history.history[key]) == 2, key
-    assert all(-1 <= k <= 1 for k in history.history["val_kappa"])
-    assert history.history["learning_rate"] == pytest.approx([1e-2, 1e-2])
+        assert len(history.history[key]) == 3, key
+    # every epoch's validation numbers, recomputed from that epoch's weights with scikit-learn
+    # and Keras, equal the logged ones (and the CSV holds the same values)
+    reference = [reference_validation(w, xv, yv) for w in at_epoch_end.weights]
+    assert history.history["val_kappa"] == pytest.approx([r["kappa"] for r in reference],
+                                                         abs=1e-12)
+    assert history.history["val_loss"] == pytest.approx([r["loss"] for r in reference], rel=1e-5)
+    assert history.history["val_accuracy"] == [r["accuracy"] for r in reference]
+    assert history.history["val_recall_4"] == [r["recall_4"] for r in reference]
+    csv_columns = read_history_csv(tmp_path / "history.csv")
+    assert csv_columns["val_kappa"] == pytest.approx(history.history["val_kappa"], abs=1e-12)
+    # the best epoch is the one with the lowest validation loss (config.monitor)
+    assert history.best_epoch == int(np.argmin([r["loss"] for r in reference]))
+    assert history.history["learning_rate"] == pytest.approx([1e-2, 1e-2, 1e-2])
     for name in ("history.csv", "history.json", "train_config.json",
                  "checkpoints/last.keras", "checkpoints/best.weights.h5"):
         assert (tmp_path / name).is_file(), name
     assert not (tmp_path / "backup").exists()  # removed once the run completed
     saved = json.loads((tmp_path / "history.json").read_text())
-    assert saved["epoch"] == [0, 1] and saved["best_epoch"] == history.best_epoch
-    # restore_best_weights: the model ends with the best checkpoint's weights.
+    assert saved["epoch"] == [0, 1, 2] and saved["best_epoch"] == history.best_epoch
+    # restore_best_weights: the model ends with the best checkpoint's weights, which are the
+    # weights at the end of the best epoch.
     best = tiny_model()
     best.load_weights(str(tmp_path / "checkpoints" / "best.weights.h5"))
-    for a, b in zip(weights_of(model), weights_of(best), strict=True):
+    for a, b, c in zip(weights_of(model), weights_of(best),
+                       at_epoch_end.weights[history.best_epoch], strict=True):
         np.testing.assert_array_equal(a, b)
-    assert history.train_images_per_s > 0 and history.wall_time_s > 0
+        np.testing.assert_array_equal(a, c)
+    # timings: the summaries are the documented functions of the per-epoch columns
+    columns = history.history
+    assert history.wall_time_s == pytest.approx(
+        sum(columns["epoch_time_s"]) + sum(columns["val_time_s"]), rel=1e-12)
+    assert history.train_images_per_s == sorted(columns["train_images_per_s"][1:])[1]
+    assert saved["train_images_per_s"] == history.train_images_per_s
+    assert min(columns["epoch_time_s"]) > 0 and min(columns["val_time_s"]) > 0
 
 
 def test_train_accepts_pydatasets(data, tmp_path):
     (x, y), (xv, yv) = data
-    history = train(tiny_model(), Batches(x, y, 8), Batches(xv, yv, 8), config(tmp_path, epochs=1))
+    model = tiny_model()
+    steps = WeightsAtBatchStart()
+    history = train(model, Batches(x, y, 8), Batches(xv, yv, 8), config(tmp_path, epochs=1),
+                    callbacks=[steps])
     assert history.epoch == [0]
-    assert np.isfinite(history.history["val_loss"][0])
+    # the validation numbers are those of the trained model on the PyDataset's images
+    reference = reference_validation(weights_of(model), xv, yv)
+    assert history.history["val_loss"][0] == pytest.approx(reference["loss"], rel=1e-5)
+    assert history.history["val_kappa"][0] == pytest.approx(reference["kappa"], abs=1e-12)
+    # the training loss is the mean loss of the five batches, in the dataset's order
+    batches = Batches(x, y, 8)
+    expected = reference_train_loss(tiny_model(), steps.weights, [batches[i] for i in range(5)])
+    assert history.history["loss"][0] == pytest.approx(expected, rel=1e-5)
     with pytest.raises(ValueError, match="grades"):
         train(tiny_model(), Batches(x, y, 8), Batches(xv, yv, 8),
               config(tmp_path, epochs=1, class_weight="balanced"))
@@ -302,7 +386,20 @@ def test_mixed_precision_run_and_policy_mismatch_warning(data, tmp_path):
     finally:
         keras.config.set_dtype_policy(previous)
     assert model.dtype_policy.name == "mixed_bfloat16"
-    history = train(model, *data, config(tmp_path / "mixed", epochs=1, mixed_precision="on"))
-    assert np.isfinite(history.history["loss"][0]) and np.isfinite(history.history["val_loss"][0])
+    (x, y), (xv, yv) = data
+    steps = WeightsAtBatchStart()
+    history = train(model, *data, config(tmp_path / "mixed", epochs=1, mixed_precision="on"),
+                    callbacks=[steps])
+    # val_loss: Keras' cross-entropy of the trained (bfloat16) model's own predictions
+    probabilities = np.asarray(model.predict(xv.astype(np.float32), verbose=0), np.float32)
+    val_loss = keras.losses.CategoricalCrossentropy()(np.eye(5, dtype=np.float32)[yv],
+                                                      probabilities)
+    assert history.history["val_loss"][0] == pytest.approx(float(val_loss), rel=1e-4)
+    # loss: the mean over the epoch's seeded batches (shuffle seed 3, epoch 0) of each batch's
+    # cross-entropy under the weights its step started from
+    batches = ArrayBatches(x, y, 8, shuffle=True, seed=3)
+    batches.set_epoch(0)
+    expected = reference_train_loss(model, steps.weights, [batches[i] for i in range(5)])
+    assert history.history["loss"][0] == pytest.approx(expected, rel=1e-5)
     with pytest.warns(UserWarning, match="configure_precision"):
         train(tiny_model(), *data, config(tmp_path / "mismatch", epochs=1, mixed_precision="on"))

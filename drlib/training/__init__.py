@@ -6,7 +6,7 @@ Typical use (the order matters: precision and seeds before the model is built)::
     config = TrainConfig(image_size=224, batch_size=32, epochs=30, output_dir="runs/a")
     configure_precision(config.mixed_precision)
     seed_everything(config.seed)
-    model = drlib.model.build_densenet(config.image_size)
+    model = drlib.modeling.densenet.build_densenet(config.image_size)
     history = train(model, train_data, val_data, config)
 """
 
@@ -15,7 +15,7 @@ from drlib.training.data import ArrayBatches, balanced_class_weight, one_hot
 from drlib.training.loop import backup_epoch, read_history_csv, train
 from drlib.training.setup import configure_precision, resolve_precision, seed_everything
 from drlib.training.throughput import RandomBatches, measure_fit_throughput
-from drlib.training.validation import evaluate_grades, predict_probabilities, validation_report
+from drlib.training.validation import evaluate_grades, validation_report
 
 __all__ = [
     "ArrayBatches",
@@ -28,7 +28,6 @@ __all__ = [
     "evaluate_grades",
     "measure_fit_throughput",
     "one_hot",
-    "predict_probabilities",
     "read_history_csv",
     "resolve_precision",
     "seed_everything",

@@ -20,8 +20,10 @@ class TrainConfig:
     """Settings of one training run; saved as ``train_config.json`` in ``output_dir``.
 
     The defaults follow the paper where it says something: Adam with learning rate 3e-4,
-    categorical cross-entropy, training until the validation loss plateaus (early stopping
-    after ``patience`` epochs without improvement, keeping the best weights).
+    categorical cross-entropy. The paper trained until the loss plateaued on its *test* data;
+    the course stops on a separate validation split instead (early stopping after ``patience``
+    epochs without improvement of the validation loss, keeping the best weights), so its test
+    split never chooses anything.
 
     Attributes:
         image_size: side of the square input images in pixels.

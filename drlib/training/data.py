@@ -1,7 +1,7 @@
 """Training data as Keras sees it: in-memory arrays become a seeded, fixed-shape PyDataset.
 
 ``train`` accepts either a ``keras.utils.PyDataset`` yielding ``(images, one_hot)`` batches
-(e.g. ``drlib.pipeline.FundusSequence``) or a pair of arrays ``(images, labels)`` with labels
+(e.g. ``drlib.data.pipeline.FundusSequence``) or a pair of arrays ``(images, labels)`` with labels
 as integer grades (N,) or one-hot (N, K). Arrays are wrapped in :class:`ArrayBatches`, whose
 shuffling (and optional flips) depend only on ``seed`` and the epoch number, so an
 interrupted run that resumes at epoch 5 sees exactly the batches an uninterrupted run would.
@@ -16,12 +16,8 @@ from typing import Any
 import keras
 import numpy as np
 
-from drlib.labels import as_grades, one_hot
-
-
-def is_array_pair(data: Any) -> bool:
-    """True for ``(images, labels)`` given as a tuple or list of two arrays."""
-    return isinstance(data, (tuple, list)) and len(data) == 2 and hasattr(data[0], "shape")
+from drlib.core.grades import as_grades, one_hot
+from drlib.modeling.inference import is_array_pair
 
 
 def dataset_grades(data: Any, n_classes: int = 5) -> np.ndarray | None:

@@ -28,6 +28,7 @@ from typing import Any
 
 import keras
 
+from drlib.runtime.devices import check_batch_size
 from drlib.training.callbacks import (
     CompactProgbar,
     EpochSync,
@@ -149,6 +150,30 @@ def _compile(model: keras.Model, config: TrainConfig) -> None:
     )
 
 
+def _batch_sizes(train_data: Any, val_data: Any, config: TrainConfig) -> dict[str, int]:
+    """Rows per batch the model will be given, by pass: what a data-parallel run must split.
+
+    Arrays are batched by ``config.batch_size`` (fewer rows when the arrays hold fewer); a
+    PyDataset by its own ``batch_size``, when it has one.
+    """
+    sizes = {}
+    for role, data in (("training", train_data), ("validation", val_data)):
+        if data is None:
+            continue
+        if is_array_pair(data):
+            size = min(config.batch_size, len(data[0]))
+            what = "batch_size" if size == config.batch_size else (
+                f"the {role} batch size ({len(data[0])} {role} images: fewer than "
+                f"batch_size={config.batch_size})"
+            )
+        else:
+            size = getattr(data, "batch_size", None)
+            what = f"the {role} batch size ({type(data).__name__}.batch_size)"
+        if size:
+            sizes[what] = int(size)
+    return sizes
+
+
 def train(
     model: keras.Model,
     train_data: Any,
@@ -171,6 +196,11 @@ def train(
         A :class:`TrainingHistory` with one entry per epoch of the whole run, including
         epochs trained before an interruption.
     """
+    # A data-parallel distribution splits every batch over its devices: refuse a batch size
+    # that does not divide now, before anything is written, not in the first training step.
+    for what, size in _batch_sizes(train_data, val_data, config).items():
+        check_batch_size(size, what)
+
     output_dir = Path(config.output_dir)
     checkpoints = output_dir / CHECKPOINT_DIR
     checkpoints.mkdir(parents=True, exist_ok=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import keras
 
-from drlib.distribute import has_accelerator
+from drlib.runtime.devices import has_accelerator
 
 MIXED_POLICY = "mixed_bfloat16"
 """Mixed precision used on GPUs: bfloat16 compute, float32 variables, no loss scaling."""
@@ -34,7 +34,8 @@ def configure_precision(mode: str = "auto") -> str:
     """Set the global Keras dtype policy for ``mode`` and return its name.
 
     Call before building the model: layers take the policy at construction time. The model's
-    head (pooling, class scores, softmax) stays float32 whatever the policy (drlib.model).
+    head (pooling, class scores, softmax) stays float32 whatever the policy
+    (drlib.modeling.densenet).
     """
     policy = resolve_precision(mode)
     keras.config.set_dtype_policy(policy)

@@ -1,0 +1,193 @@
+"""Reading fundus photographs and masks from disk, refusing files that are not usable photographs.
+
+A screening data set of tens of thousands of JPEGs always holds a few bad files: truncated
+downloads, a text file with a ``.jpeg`` name, a grey or black frame from a failed capture.
+:func:`read_fundus` decodes the whole file (so a truncated file fails here, not in the middle of
+training) and checks that the result looks like a colour fundus photograph. A problem raises
+:class:`FundusImageError`, whose message names the file and the problem.
+
+PIL's ``ImageFile.LOAD_TRUNCATED_IMAGES`` must stay ``False`` (its default): with it set, PIL
+pads a truncated file with grey and reports no error. :func:`read_fundus` refuses to run when it
+has been switched on. JPEG files are also checked for their end-of-image marker, because libjpeg
+decodes a file whose tail was overwritten (with zeros, say) without raising.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageFile, UnidentifiedImageError
+
+from drlib.data.records import DatasetError
+
+IMAGE_EXTENSIONS: tuple[str, ...] = (".jpeg", ".jpg", ".png", ".tif", ".tiff", ".bmp")
+"""File extensions searched for photographs, in order of preference."""
+
+GREY_TOLERANCE = 2.0
+"""Mean |R-G| + |G-B| (grey levels) below which a photograph counts as grey; JPEG chroma noise
+on a grey picture is about 0-1, a real fundus photograph is tens (red >> green > blue)."""
+
+FOV_BRIGHTNESS = 20
+"""Brightness (max over channels) above which a pixel may belong to the field of view."""
+
+MIN_FOV_FRACTION = 0.02
+"""Fraction of pixels that must be brighter than :data:`FOV_BRIGHTNESS` for a field of view."""
+
+MIN_CONTRAST = 3.0
+"""Standard deviation of brightness below which an image is "nearly uniform"."""
+
+_GREY_MODES = {"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F", "P;L"}
+
+
+class FundusImageError(DatasetError):
+    """A photograph cannot be used; the message names the file and the problem."""
+
+    def __init__(self, path: str | Path, problem: str) -> None:
+        self.path = Path(path)
+        super().__init__(path, problem)
+
+
+def _check_truncation_flag() -> None:
+    if ImageFile.LOAD_TRUNCATED_IMAGES:
+        raise RuntimeError(
+            "PIL.ImageFile.LOAD_TRUNCATED_IMAGES is True: truncated photographs would be padded "
+            "with grey instead of rejected; set it back to False before reading fundus images"
+        )
+
+
+def _jpeg_has_end_marker(data: bytes) -> bool:
+    """Whether a JPEG stream has an end-of-image marker after its last start-of-scan marker.
+
+    Inside entropy-coded data every 0xFF byte is stuffed (0xFF00), so 0xFFD9 after the last
+    0xFFDA can only be the real end marker; an EXIF thumbnail's end marker comes before the
+    main image's scans and does not count.
+    """
+    last_scan = data.rfind(b"\xff\xda")
+    return last_scan >= 0 and data.rfind(b"\xff\xd9") > last_scan
+
+
+def _decode(path: Path) -> Image.Image:
+    """Open and fully decode ``path``; raise FundusImageError on any failure."""
+    _check_truncation_flag()
+    if not path.exists():
+        raise FundusImageError(path, "file not found")
+    if not path.is_file():
+        raise FundusImageError(path, "not a file")
+    data = path.read_bytes()
+    if not data:
+        raise FundusImageError(path, "empty file (0 bytes)")
+    try:
+        img = Image.open(io.BytesIO(data))
+        img.load()
+    except UnidentifiedImageError:
+        raise FundusImageError(path, "not an image file (PIL cannot identify it)") from None
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
+        text = str(err)
+        if "truncated" in text.lower():
+            raise FundusImageError(path, f"truncated image file ({text})") from None
+        raise FundusImageError(path, f"corrupt image file ({text})") from None
+    if img.format == "JPEG" and not _jpeg_has_end_marker(data):
+        raise FundusImageError(path, "truncated or corrupt JPEG (no end-of-image marker)")
+    return img
+
+
+def check_fundus(image: np.ndarray, path: str | Path = "<array>") -> None:
+    """Raise FundusImageError unless ``image`` looks like a colour fundus photograph.
+
+    Checks: uint8 (H, W, 3); not grey (R, G and B nearly equal everywhere); not all black or
+    nearly uniform (no field of view found).
+    """
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise FundusImageError(
+            path, f"expected a uint8 RGB image (H, W, 3), got {image.dtype} {image.shape}"
+        )
+    if min(image.shape[:2]) < 8:
+        raise FundusImageError(path, f"image too small ({image.shape[1]}x{image.shape[0]} px)")
+    # Subsample big photographs: the checks are statistics, 256k pixels are plenty.
+    step = max(1, int(np.sqrt(image.shape[0] * image.shape[1] / 262144)))
+    small = image[::step, ::step].astype(np.int16)
+    brightness = small.max(axis=2)
+    if float(brightness.std()) < MIN_CONTRAST:
+        level = float(brightness.mean())
+        what = "all black" if level < FOV_BRIGHTNESS else f"uniform (brightness {level:.0f})"
+        raise FundusImageError(path, f"no field of view found: image is {what}")
+    if float((brightness > FOV_BRIGHTNESS).mean()) < MIN_FOV_FRACTION:
+        raise FundusImageError(path, "no field of view found: image is (nearly) all black")
+    chroma = np.abs(small[..., 0] - small[..., 1]) + np.abs(small[..., 1] - small[..., 2])
+    if float(chroma.mean()) < GREY_TOLERANCE:
+        raise FundusImageError(
+            path, "not a colour fundus photograph: grey image (R, G and B are equal)"
+        )
+
+
+def read_fundus(path: str | Path, *, validate: bool = True) -> np.ndarray:
+    """Read a colour fundus photograph as a uint8 RGB array (H, W, 3).
+
+    The file is decoded completely. RGBA, palette and CMYK images are converted to RGB (alpha is
+    dropped); single-channel images are rejected.
+
+    Args:
+        path: image file (JPEG, PNG, TIFF, BMP...).
+        validate: also run :func:`check_fundus` (grey, black, uniform images are refused).
+
+    Raises:
+        FundusImageError: missing file, not an image, truncated or corrupt data, grey image,
+            no field of view. The message names the file and the problem.
+    """
+    path = Path(path)
+    img = _decode(path)
+    if img.mode in _GREY_MODES:
+        raise FundusImageError(
+            path, f"not a colour fundus photograph: single-channel image (mode {img.mode})"
+        )
+    if img.mode != "RGB":
+        try:
+            img = img.convert("RGB")
+        except (OSError, ValueError) as err:
+            raise FundusImageError(path, f"cannot convert mode {img.mode} to RGB ({err})") from None
+    image = np.asarray(img, dtype=np.uint8)
+    if validate:
+        check_fundus(image, path)
+    return image
+
+
+def read_mask(path: str | Path, shape: tuple[int, int] | None = None) -> np.ndarray:
+    """Read a binary mask image (any mode) as a bool array: a pixel is set if any channel is > 0.
+
+    Args:
+        path: mask file (IDRiD ships ``.tif`` masks; some are RGB with the lesion in red).
+        shape: expected (H, W); a mismatch raises, because a mask that does not cover its
+            photograph pixel for pixel is useless.
+
+    Raises:
+        FundusImageError: unreadable file or wrong shape.
+    """
+    path = Path(path)
+    img = _decode(path)
+    if img.mode == "P":
+        img = img.convert("RGB")
+    arr = np.asarray(img)
+    if arr.ndim == 3:
+        arr = arr[..., :3].max(axis=2)
+    mask = arr > 0
+    if shape is not None and mask.shape != tuple(shape):
+        raise FundusImageError(
+            path,
+            f"mask is {mask.shape[1]}x{mask.shape[0]} px but its photograph is "
+            f"{shape[1]}x{shape[0]} px",
+        )
+    return mask
+
+
+def image_size(path: str | Path) -> tuple[int, int]:
+    """(height, width) of an image file from its header, without decoding the pixels."""
+    path = Path(path)
+    try:
+        with Image.open(path) as img:
+            return img.size[1], img.size[0]
+    except FileNotFoundError:
+        raise FundusImageError(path, "file not found") from None
+    except (OSError, UnidentifiedImageError) as err:
+        raise FundusImageError(path, f"not a readable image file ({err})") from None

@@ -1,0 +1,37 @@
+"""How good are the grades: kappa, bootstrap intervals, decoding, referable ROC, calibration.
+
+Pure NumPy (and pandas for tables): nothing here imports Keras or a deep-learning backend, so
+the metrics can be tested, and used on any model's outputs, without one.
+"""
+
+from drlib.metrics.bootstrap import (
+    KappaInterval,
+    bootstrap_indices,
+    bootstrap_kappa,
+    bootstrap_kappas,
+)
+from drlib.metrics.calibration import expected_calibration_error, reliability_diagram
+from drlib.metrics.decoding import (
+    DEFAULT_THRESHOLDS,
+    ThresholdDecoder,
+    decode_argmax,
+    decode_thresholds,
+    expected_grade,
+)
+from drlib.metrics.kappa import confusion_matrix, quadratic_weighted_kappa
+from drlib.metrics.prior_shift import adjust_to_prior
+from drlib.metrics.referable import referable_roc
+from drlib.metrics.summary import (
+    evaluation_summary,
+    per_grade_precision,
+    per_grade_recall,
+    summary_frame,
+)
+
+__all__ = [
+    "DEFAULT_THRESHOLDS", "KappaInterval", "ThresholdDecoder", "adjust_to_prior",
+    "bootstrap_indices", "bootstrap_kappa", "bootstrap_kappas", "confusion_matrix", "decode_argmax",
+    "decode_thresholds", "evaluation_summary", "expected_calibration_error", "expected_grade",
+    "per_grade_precision", "per_grade_recall", "quadratic_weighted_kappa", "referable_roc",
+    "reliability_diagram", "summary_frame",
+]

@@ -1,0 +1,8 @@
+"""Where and how the code runs: the Keras backend policy, the devices, the course's folders.
+
+``drlib.runtime.backend`` chooses the Keras backend before anything imports Keras and holds the
+one per-backend dispatch (input gradients); ``drlib.runtime.devices`` lists accelerators and sets
+up data-parallel training; ``drlib.runtime.paths`` finds the data cache and the shipped models.
+Import the modules themselves: this package imports nothing, so that choosing the backend never
+loads Keras.
+"""
