@@ -28,3 +28,29 @@ def test_unreadable_mask_file_names_the_file(tmp_path):
     bad.write_bytes(b"not a zip")
     with pytest.raises(ValueError, match="broken.npz"):
         load_masks(bad)
+
+
+def test_saved_masks_are_a_deflated_npz_that_numpy_reads(tmp_path):
+    # the format np.savez_compressed writes (a zip of deflated .npy members), read by np.load
+    import zipfile
+
+    rng = np.random.default_rng(1)
+    masks = {name: rng.random((64, 64)) < 0.2 for name in MASK_NAMES}
+    quadrants = rng.integers(0, 5, size=(64, 64)).astype(np.uint8)
+    path = save_masks(tmp_path / "m.npz", masks, quadrants)
+    with zipfile.ZipFile(path) as zf:
+        infos = zf.infolist()
+        assert [i.filename for i in infos] == ["bits.npy", "quadrants.npy", "names.npy"]
+        assert all(i.compress_type == zipfile.ZIP_DEFLATED for i in infos)
+        assert all(i.compress_size < i.file_size for i in infos[:2])  # actually compressed
+    reference = tmp_path / "reference.npz"
+    np.savez_compressed(reference, bits=pack_masks(masks), quadrants=quadrants,
+                        names=np.array(MASK_NAMES))
+    with np.load(path, allow_pickle=False) as got, np.load(reference) as want:
+        assert sorted(got.files) == sorted(want.files) == ["bits", "names", "quadrants"]
+        for key in want.files:
+            assert got[key].dtype == want[key].dtype, key
+            np.testing.assert_array_equal(got[key], want[key], err_msg=key)
+    # the same input gives the same bytes (a split's fingerprint hashes these files)
+    again = save_masks(tmp_path / "again.npz", masks, quadrants)
+    assert again.read_bytes() == path.read_bytes()

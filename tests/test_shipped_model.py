@@ -78,8 +78,8 @@ def test_reported_validation_is_recomputed_from_the_weights_and_the_rebuilt_spli
 #: measured once on the shipped weights; a changed model or input pipeline changes them. Wrong
 #: grades are pinned too: this pins what the model does, not what it should do.
 PINNED_EYES = {
-    "densenet121_cpu": [(200, 0, 0), (201, 1, 0), (202, 2, 2), (203, 3, 4), (204, 4, 4),
-                        (205, 0, 0), (206, 1, 0), (207, 2, 0), (208, 3, 4), (209, 4, 4)],
+    "densenet121_cpu": [(200, 0, 0), (201, 1, 0), (202, 2, 0), (203, 3, 3), (204, 4, 2),
+                        (205, 0, 0), (206, 1, 0), (207, 2, 2), (208, 3, 2), (209, 4, 0)],
 }
 
 

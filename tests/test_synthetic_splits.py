@@ -4,6 +4,7 @@ import csv
 import hashlib
 import io
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ from PIL import Image
 
 from drlib.data.masks import load_masks
 from drlib.data.synthetic_splits import (
+    JPEG_QUALITY,
     SplitIntegrityError,
     build_split,
     image_seed,
@@ -180,21 +182,27 @@ def test_splits_have_disjoint_seeds_and_follow_the_prior():
 
 def test_split_photographs_are_the_rendered_eyes(tmp_path):
     """Each stored photograph is the eye render_fundus draws from the image's own seed and the
-    split's target grade: its JPEG (quality 95) byte for byte, its masks pixel for pixel, its
-    label; and the photographs are all different."""
+    split's target grade: the camera's own JPEG byte for byte (not re-encoded), which decodes to
+    the rendered image pixel for pixel; its masks pixel for pixel, its label; and the photographs
+    are all different."""
     cfg = SynthConfig(size=96)
     split = build_split(tmp_path, "val", 6, seed=2, config=cfg, workers=1, progress=False)
     rows = list(csv.DictReader(open(split / "trainLabels.csv")))
     targets = split_grades(6, 2, "val", "eyepacs")
+    manifest = read_manifest(split)
     stored_images = []
     for i, row in enumerate(rows):
         sample = render_fundus(image_seed(2, "val", i), int(targets[i]), cfg)
         stored = (split / "train" / f"{row['image']}.jpeg").read_bytes()
+        assert sample.jpeg is not None and sample.jpeg == stored, row["image"]
+        assert manifest["files"][i]["sha256"] == hashlib.sha256(sample.jpeg).hexdigest()
+        # one encoding: re-encoding the image, even at the camera's quality, is other bytes
         encoded = io.BytesIO()
-        Image.fromarray(sample.image).save(encoded, format="JPEG", quality=95)
-        assert encoded.getvalue() == stored, row["image"]
+        Image.fromarray(sample.image).save(encoded, format="JPEG",
+                                           quality=sample.camera.jpeg_quality)
+        assert encoded.getvalue() != stored, row["image"]
         decoded = np.asarray(Image.open(io.BytesIO(stored)))
-        assert np.abs(decoded.astype(int) - sample.image.astype(int)).mean() < 2
+        np.testing.assert_array_equal(decoded, sample.image, err_msg=row["image"])
         masks, quadrants = load_masks(split / "masks" / f"{row['image']}.npz")
         for name, mask in sample.masks.items():
             np.testing.assert_array_equal(masks[name], mask, err_msg=name)
@@ -219,3 +227,25 @@ def test_loading_a_tampered_split_names_the_file_and_keeps_the_rest(split, tmp_p
     assert len(report.skipped) == 1 and "synth_val_000004.npz" in report.skipped[0].problem
     untouched, clean = load_dataset(split, kind="synthetic")
     assert len(untouched) == 6 and clean.ok
+
+
+def test_a_camera_without_compression_is_encoded_by_the_builder(tmp_path, monkeypatch):
+    """A camera at jpeg_quality 100 hands over no JPEG: the builder encodes its image once, with
+    PIL at JPEG_QUALITY (95)."""
+    import drlib.synth.render as render
+
+    sample_camera = render.sample_camera
+    monkeypatch.setattr(render, "sample_camera",
+                        lambda rng, variation=1.0: replace(sample_camera(rng, variation),
+                                                           jpeg_quality=100))
+    cfg = SynthConfig(size=64)
+    split = build_split(tmp_path, "val", 3, seed=4, config=cfg, workers=1, progress=False)
+    targets = split_grades(3, 4, "val", "eyepacs")
+    assert JPEG_QUALITY == 95
+    for i in range(3):
+        sample = render_fundus(image_seed(4, "val", i), int(targets[i]), cfg)
+        assert sample.jpeg is None and sample.camera.jpeg_quality == 100
+        encoded = io.BytesIO()
+        Image.fromarray(sample.image).save(encoded, format="JPEG", quality=JPEG_QUALITY)
+        stored = (split / "train" / f"synth_val_{i:06d}.jpeg").read_bytes()
+        assert stored == encoded.getvalue()

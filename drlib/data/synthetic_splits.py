@@ -38,10 +38,11 @@ from PIL import Image
 from drlib.core.grades import class_prior
 from drlib.data.masks import save_masks
 from drlib.data.records import DatasetError
+from drlib.runtime.memory import reuse_large_allocations
 from drlib.synth.render import GENERATOR_VERSION, SynthConfig, render_fundus
 
 SPLIT_CODES = {"train": 1, "val": 2, "test": 3}
-JPEG_QUALITY = 95
+JPEG_QUALITY = 95  # for a camera that did not compress (jpeg_quality 100)
 
 
 class SplitIntegrityError(DatasetError):
@@ -81,7 +82,8 @@ def _encode_jpeg(image: np.ndarray) -> bytes:
 def _render_to_disk(job: tuple) -> dict:
     out_dir, image_id, seed, grade, config = job
     sample = render_fundus(seed, int(grade), config)
-    jpeg = _encode_jpeg(sample.image)
+    # the camera's own JPEG (encoded once); an uncompressed camera's image is encoded here
+    jpeg = sample.jpeg if sample.jpeg is not None else _encode_jpeg(sample.image)
     (Path(out_dir) / "train" / f"{image_id}.jpeg").write_bytes(jpeg)
     mask_path = Path(out_dir) / "masks" / f"{image_id}.npz"
     save_masks(mask_path, sample.masks, sample.quadrants)
@@ -103,7 +105,8 @@ def _pool_map(fn, jobs: list, workers: int | None, desc: str, progress: bool):
     if workers == 1 or len(jobs) < 8:
         return [fn(j) for j in tqdm(jobs, desc=desc, disable=not progress)]
     chunk = max(1, min(32, len(jobs) // (4 * workers)))
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"),
+                             initializer=reuse_large_allocations) as pool:
         return list(tqdm(pool.map(fn, jobs, chunksize=chunk), total=len(jobs), desc=desc,
                          disable=not progress))
 

@@ -1,4 +1,5 @@
-"""How good are the grades: kappa, bootstrap intervals, decoding, referable ROC, calibration.
+"""How good are the grades: kappa, bootstrap intervals, decoding, referable ROC, calibration;
+and how real a fundus photograph looks (:mod:`drlib.metrics.fundus_realism`).
 
 Pure NumPy (and pandas for tables): nothing here imports Keras or a deep-learning backend, so
 the metrics can be tested, and used on any model's outputs, without one.
@@ -18,6 +19,12 @@ from drlib.metrics.decoding import (
     decode_thresholds,
     expected_grade,
 )
+from drlib.metrics.fundus_realism import (
+    REAL_BANDS,
+    REAL_RETINA_MEASURES,
+    anatomy_measures,
+    realism_table,
+)
 from drlib.metrics.kappa import confusion_matrix, quadratic_weighted_kappa
 from drlib.metrics.prior_shift import adjust_to_prior
 from drlib.metrics.referable import referable_roc
@@ -29,7 +36,8 @@ from drlib.metrics.summary import (
 )
 
 __all__ = [
-    "DEFAULT_THRESHOLDS", "KappaInterval", "ThresholdDecoder", "adjust_to_prior",
+    "DEFAULT_THRESHOLDS", "KappaInterval", "REAL_BANDS", "REAL_RETINA_MEASURES",
+    "anatomy_measures", "realism_table", "ThresholdDecoder", "adjust_to_prior",
     "bootstrap_indices", "bootstrap_kappa", "bootstrap_kappas", "confusion_matrix", "decode_argmax",
     "decode_thresholds", "evaluation_summary", "expected_calibration_error", "expected_grade",
     "per_grade_precision", "per_grade_recall", "quadratic_weighted_kappa", "referable_roc",

@@ -6,7 +6,9 @@ the modules it calls), and graded by the rule engine (:mod:`drlib.synth.grading`
 actually drawn, on both scales the engine knows: the International Clinical DR scale (``"icdr"``,
 the default) and Pratt et al.'s Table 1 (``"table1"``, ETDRS-style). The rules are the course's
 operationalisation of the scales on synthetic inventories, not clinical thresholds. Every image
-comes with a mask per lesion type and per anatomical structure.
+comes with a mask per lesion type and per anatomical structure. Where lesions go is a parameter
+(``SynthConfig.placement``, one of ``PLACEMENTS``): where each type usually sits, or anywhere in
+its quadrant, the control for "maps follow the vessels".
 """
 
 from drlib.synth.grading import (
@@ -24,11 +26,12 @@ from drlib.synth.grading import (
     rule_tables_side_by_side,
 )
 from drlib.synth.lesion_plan import LesionPlan, sample_inventories, sample_plan
+from drlib.synth.lesion_render import PLACEMENTS
 from drlib.synth.render import GENERATOR_VERSION, FundusSample, SynthConfig, render_fundus
 
 __all__ = [
-    "DEFAULT_SCALE", "GENERATOR_VERSION", "RULES", "SCALES", "SCALE_NAMES", "FundusSample",
-    "LesionInventory", "LesionPlan", "Rule", "SynthConfig", "explain_grade", "grade_all",
-    "grade_inventory", "matching_rules", "render_fundus", "rule_table",
+    "DEFAULT_SCALE", "GENERATOR_VERSION", "PLACEMENTS", "RULES", "SCALES", "SCALE_NAMES",
+    "FundusSample", "LesionInventory", "LesionPlan", "Rule", "SynthConfig", "explain_grade",
+    "grade_all", "grade_inventory", "matching_rules", "render_fundus", "rule_table",
     "rule_tables_side_by_side", "sample_inventories", "sample_plan",
 ]

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 import cv2
 import numpy as np
 
-from drlib.synth.noise_fields import periodic_field, random_window
+from drlib.synth.noise_fields import pixel_noise
 
 
 @dataclass(frozen=True)
@@ -41,27 +41,40 @@ def sample_camera(rng: np.random.Generator, variation: float = 1.0) -> CameraSet
     )
 
 
-def apply_camera(image: np.ndarray, fov: np.ndarray, settings: CameraSettings, fov_radius: float,
-                 rng: np.random.Generator) -> np.ndarray:
-    """Float RGB image in [0, 255] -> uint8 photograph as the camera would have saved it.
+def camera_lut(settings: CameraSettings) -> np.ndarray:
+    """Exposure, colour cast and gamma as one per-channel lookup table, (1, 256, 3) uint8."""
+    gain = settings.exposure * np.asarray(settings.colour_cast, np.float64)
+    v = np.arange(256, dtype=np.float64)[:, None] * gain[None, :] / 255.0
+    lut = 255.0 * np.clip(v, 0.0, 1.0) ** settings.gamma + 0.5
+    return np.clip(lut, 0, 255).astype(np.uint8)[None]
 
+
+def apply_camera(image: np.ndarray, fov: np.ndarray, settings: CameraSettings, fov_radius: float,
+                 rng: np.random.Generator) -> tuple[np.ndarray, bytes | None]:
+    """Float RGB image in [0, 255] -> (uint8 photograph, JPEG bytes) as the camera saved it.
+
+    Sensor noise (new for every photograph) is added to the float image, which is then
+    quantised once; exposure, colour cast and gamma are one lookup table (:func:`camera_lut`);
+    defocus blurs; the field of view is cut out; and the photograph is JPEG-encoded once. The
+    returned image is the decoded JPEG, so it equals what a reader of the file sees; the bytes
+    are what a data set writes to disk (None when ``jpeg_quality`` is 100: no compression).
     ``image`` is modified in place (it is the generator's scratch buffer).
     """
     size = image.shape[0]
-    gain = np.float32(settings.exposure) * np.asarray(settings.colour_cast, np.float32)
-    image *= gain
-    if settings.noise_sigma > 0:  # sensor noise: a window of a fixed field, no new random numbers
-        noise = random_window(periodic_field(size + size // 4, 0.0, 3), rng, size)
-        image += (np.float32(settings.noise_sigma) * noise)[..., None]
-    out = cv2.convertScaleAbs(image)  # saturating float -> uint8 (values are non-negative)
-    if settings.gamma != 1.0:
-        lut = np.clip(255.0 * (np.arange(256) / 255.0) ** settings.gamma + 0.5, 0, 255)
-        out = cv2.LUT(out, lut.astype(np.uint8))
+    if settings.noise_sigma > 0:
+        image += (np.float32(settings.noise_sigma) * pixel_noise(rng, size))[..., None]
+        # noise can push dark pixels below 0; convertScaleAbs would reflect them (|x|)
+        np.maximum(image, np.float32(0.0), out=image)
+    out = cv2.convertScaleAbs(image)  # rounding, saturating float -> uint8
+    out = cv2.LUT(out, camera_lut(settings))
     if settings.blur_sigma > 0:
         out = cv2.GaussianBlur(out, (0, 0), settings.blur_sigma * fov_radius)
     out = cv2.bitwise_and(out, out, mask=fov.view(np.uint8))
-    if settings.jpeg_quality < 100:
-        bgr = cv2.cvtColor(out, cv2.COLOR_RGB2BGR)
-        ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, settings.jpeg_quality])
-        out = cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-    return out
+    if settings.jpeg_quality >= 100:
+        return out, None
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(out, cv2.COLOR_RGB2BGR),
+                           [cv2.IMWRITE_JPEG_QUALITY, settings.jpeg_quality])
+    if not ok:  # pragma: no cover - OpenCV encodes any uint8 image
+        raise RuntimeError("JPEG encoding failed")
+    decoded = cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    return decoded, buf.tobytes()

@@ -3,7 +3,14 @@
 All lengths scale with the radius R of the circular field of view, so one eye can be rendered at
 any size. The layout follows a macula-centred 45-degree photograph: the fovea near the centre,
 the optic disc about 2.5 disc diameters to the nasal side (the right of the picture for a right
-eye, mirrored for a left eye) and slightly above the fovea.
+eye, mirrored for a left eye) and slightly above the fovea. A 45-degree field is about 13 mm of
+retina across (R ~ 6.5 mm); the disc, taken as DISC_DIAMETER_UM = 1.8 mm, is then ~0.28 R across
+and sits ~0.7 R from the fovea (the disc-fovea distance, ~4.5-5 mm). ``um_per_px`` converts
+pixels to micrometres through the disc, so lesion and vessel calibres can be stated in um.
+
+Cameras crop the circle: some photographs have flat top and bottom edges (``fov_flat``, the
+fraction of R cut at each) and a small notch on the rim (``notch_angle``), as real fundus cameras
+print; :func:`fov_mask_of` draws the field with them.
 
 Quadrants are defined about the midpoint between disc and fovea, split by the disc-fovea line
 (superior/inferior) and the line perpendicular to it (nasal/temporal).
@@ -16,6 +23,7 @@ from functools import cached_property, lru_cache
 
 import numpy as np
 
+DISC_DIAMETER_UM = 1800.0  # a typical optic disc (vertical diameter ~1.8 mm)
 
 @dataclass(frozen=True)
 class FundusGeometry:
@@ -26,6 +34,18 @@ class FundusGeometry:
     fovea: tuple[float, float]
     disc_centre: tuple[float, float]
     disc_radius: float
+    fov_flat: float = 0.0  # fraction of R cut off at the top and bottom (0: a full circle)
+    notch_angle: float | None = None  # where a rim notch sits (radians), None: no notch
+
+    @property
+    def um_per_px(self) -> float:
+        """Micrometres of retina per pixel, from the disc (DISC_DIAMETER_UM across)."""
+        return DISC_DIAMETER_UM / (2.0 * self.disc_radius)
+
+    @property
+    def disc_fovea_distance(self) -> float:
+        return float(np.hypot(self.disc_centre[0] - self.fovea[0],
+                              self.disc_centre[1] - self.fovea[1]))
 
     @property
     def side(self) -> int:
@@ -70,12 +90,17 @@ def sample_geometry(rng: np.random.Generator, size: int, eye: str | None = None)
     c = size / 2
     radius = size * 0.47 * (1 + rng.uniform(-0.02, 0.02))
     centre = (c + rng.uniform(-0.01, 0.01) * size, c + rng.uniform(-0.01, 0.01) * size)
-    fovea = (centre[0] - side * radius * rng.uniform(0.06, 0.14),
-             centre[1] + radius * rng.uniform(-0.03, 0.05))
-    disc = (fovea[0] + side * radius * rng.uniform(0.46, 0.54),
-            fovea[1] - radius * rng.uniform(0.0, 0.08))
-    disc_radius = radius * rng.uniform(0.095, 0.115)
-    return FundusGeometry(size, eye, centre, float(radius), fovea, disc, float(disc_radius))
+    fovea = (centre[0] - side * radius * rng.uniform(0.0, 0.06),
+             centre[1] + radius * rng.uniform(-0.02, 0.04))
+    disc_radius = radius * rng.uniform(0.125, 0.15)
+    dfd = 2 * disc_radius * rng.uniform(2.3, 2.7)  # disc-fovea distance: ~2.5 disc diameters
+    rise = rng.uniform(0.0, 0.12)  # the disc sits a little above the fovea
+    disc = (fovea[0] + side * dfd * np.cos(rise), fovea[1] - dfd * np.sin(rise))
+    flat = float(rng.uniform(0.04, 0.1)) if rng.random() < 0.35 else 0.0
+    # the notch is the camera's, at the same place of the picture for either eye
+    notch = float(rng.uniform(-0.35, -0.2) * np.pi) if rng.random() < 0.25 else None
+    return FundusGeometry(size, eye, centre, float(radius), fovea, disc, float(disc_radius),
+                          flat, notch)
 
 
 @lru_cache(maxsize=8)
@@ -115,6 +140,27 @@ def macula_radius(geom: FundusGeometry) -> float:
 def fov_mask(size: int, centre: tuple[float, float], radius: float) -> np.ndarray:
     """The circular field of view as a boolean mask."""
     return ellipse_mask(size, centre, radius, radius)
+
+
+def fov_mask_of(geom: FundusGeometry) -> np.ndarray:
+    """The field of view of one photograph: the circle, cut flat at top and bottom by
+    ``geom.fov_flat`` and notched at ``geom.notch_angle`` when the camera does so."""
+    mask = fov_mask(geom.size, geom.fov_centre, geom.fov_radius)
+    cx, cy = geom.fov_centre
+    R = geom.fov_radius
+    if geom.fov_flat > 0:
+        cut = int(round(R * geom.fov_flat))
+        top, bottom = int(cy - R) + cut, int(np.ceil(cy + R)) - cut
+        mask[:max(top, 0)] = False
+        mask[max(bottom, 0):] = False
+    if geom.notch_angle is not None:  # a small square notch in the rim
+        half = 0.035 * R
+        nx = cx + (R - half) * np.cos(geom.notch_angle)
+        ny = cy + (R - half) * np.sin(geom.notch_angle)
+        ys = slice(max(int(ny - half), 0), max(int(ny + half) + 1, 0))
+        xs = slice(max(int(nx - half), 0), max(int(nx + half) + 1, 0))
+        mask[ys, xs] = False
+    return mask
 
 
 def ellipse_mask(size: int, centre: tuple[float, float], rx: float, ry: float) -> np.ndarray:

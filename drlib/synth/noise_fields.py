@@ -1,40 +1,34 @@
-"""Fixed random fields for textures and sensor noise, made once per size and reused.
+"""Random fields for fundus texture and sensor noise, drawn fresh for every photograph.
 
-A periodic field (Gaussian-filtered white noise made in the Fourier domain, so it wraps around
-without seams) is cached; each photograph takes a random window of it, which is a view and costs
-nothing. This is what keeps the generator fast: no per-image full-size random numbers.
+Texture is white noise on a coarse grid, upsampled with cubic interpolation: a smooth field whose
+correlation length is the grid spacing, cheap at any image size (a 512 px photograph with a 4 px
+correlation length draws 128 x 128 numbers). Sensor noise is one random byte per pixel mapped to
+zero mean and unit variance (uniform, not Gaussian: at 1-3 grey levels the shape does not show).
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
-
+import cv2
 import numpy as np
 
+_UNIFORM_STD = float(np.sqrt((256**2 - 1) / 12.0))  # standard deviation of a uniform byte
 
-@lru_cache(maxsize=16)
-def periodic_field(size: int, sigma: float, seed: int) -> np.ndarray:
-    """A (size, size) float32 field, unit variance, correlation length ``sigma`` px, periodic."""
-    rng = np.random.default_rng(seed)
-    white = rng.normal(size=(size, size))
-    if sigma > 0:
-        f = np.fft.fftfreq(size)
-        k2 = f[:, None] ** 2 + f[None, :] ** 2
-        field = np.fft.ifft2(np.fft.fft2(white) * np.exp(-2 * (np.pi * sigma) ** 2 * k2)).real
-    else:
-        field = white
-    field = ((field - field.mean()) / (field.std() + 1e-12)).astype(np.float32)
-    field.setflags(write=False)
+
+def smooth_noise(rng: np.random.Generator, size: int, correlation_px: float) -> np.ndarray:
+    """A (size, size) float32 field with zero mean, unit variance and correlation length about
+    ``correlation_px`` pixels, new for every call."""
+    n = max(4, int(np.ceil(size / max(correlation_px, 1.0))) + 1)
+    coarse = rng.standard_normal((n, n), dtype=np.float32)
+    field = cv2.resize(coarse, (size, size), interpolation=cv2.INTER_CUBIC)
+    mean, std = cv2.meanStdDev(field)
+    field -= np.float32(mean[0, 0])
+    field *= np.float32(1.0 / max(float(std[0, 0]), 1e-6))
     return field
 
 
-def random_window(field: np.ndarray, rng: np.random.Generator, size: int) -> np.ndarray:
-    """A random ``size`` x ``size`` window of ``field``, randomly flipped (a read-only view)."""
-    n = field.shape[0]
-    y, x = rng.integers(0, n - size + 1, size=2)
-    win = field[y:y + size, x:x + size]
-    if rng.random() < 0.5:
-        win = win[::-1]
-    if rng.random() < 0.5:
-        win = win[:, ::-1]
-    return win
+def pixel_noise(rng: np.random.Generator, size: int) -> np.ndarray:
+    """Independent per-pixel noise, (size, size) float32, zero mean, unit variance."""
+    raw = rng.integers(0, 256, size=(size, size), dtype=np.uint8).astype(np.float32)
+    raw -= np.float32(127.5)
+    raw *= np.float32(1.0 / _UNIFORM_STD)
+    return raw

@@ -11,13 +11,18 @@ scale (``FundusSample.grades``), and ``grade``/``label`` are the grade and the r
 ``config.label_scale``. Laser scars are drawn beside the lesions of treated eyes and never decide
 a grade.
 
-What it models: the layout and colours of a macula-centred photograph (orange-red fundus with
-illumination fall-off and choroidal texture, bright disc with a paler cup, darker macula and fovea,
-veins wider and darker than arteries), the look and typical place of each DR lesion, left/right
-eyes, and camera variation. What it does not model: real pathology's variety, other diseases
-(drusen, AMD, glaucoma, myopic changes), artefacts (eyelashes, dust, reflections), media opacity,
-peripheral retina beyond 45 degrees, image quality failures, or the way real graders disagree
-(only an optional, documented label-noise rate). It is a research instrument, not clinical data.
+What it models (version 2): a macula-centred 45-degree photograph whose field the camera may cut
+flat or notch (:mod:`drlib.synth.geometry`); an orange-red fundus whose pigmentation and
+illumination vary per eye, with texture drawn afresh per eye, a darker macula and foveal reflex;
+a disc with rim, cup and sometimes a pigmented crescent; artery and vein trees that branch by
+Y-forks from the disc with a central light reflex (:mod:`drlib.synth.vessels`); the look and
+usual place of each DR lesion, or a uniform placement as a control
+(:mod:`drlib.synth.lesion_render`); left/right eyes; and camera variation (exposure, colour
+cast, gamma, defocus, sensor noise, one JPEG compression). What it does not model: real
+pathology's variety, other diseases (drusen, AMD, glaucoma, myopic changes), artefacts
+(eyelashes, dust, reflections), media opacity, peripheral retina beyond 45 degrees, image
+quality failures, or the way real graders disagree (only an optional, documented label-noise
+rate). It is a research instrument, not clinical data.
 """
 
 from __future__ import annotations
@@ -34,19 +39,20 @@ from drlib.synth.geometry import (
     FundusGeometry,
     distance_map,
     ellipse_mask,
-    fov_mask,
+    fov_mask_of,
     macula_radius,
     pixel_grid,
     quadrant_map,
     sample_geometry,
 )
 from drlib.synth.grading import DEFAULT_SCALE, LesionInventory, check_scale, grade_all
+from drlib.synth.lesion_appearance import MASK_THRESHOLD, paint_lesions
 from drlib.synth.lesion_plan import LesionPlan, sample_plan
-from drlib.synth.lesion_render import Instance, LesionPainter
-from drlib.synth.noise_fields import periodic_field, random_window
+from drlib.synth.lesion_render import Instance, LesionPainter, check_placement
+from drlib.synth.noise_fields import smooth_noise
 from drlib.synth.vessels import draw_vessels, grow_vessel_tree
 
-GENERATOR_VERSION = "1.1"
+GENERATOR_VERSION = "2.0"
 
 
 @dataclass(frozen=True)
@@ -59,9 +65,11 @@ class SynthConfig:
     camera_variation: float = 1.0  # 0: ideal camera
     label_noise: float = 0.0  # probability that the recorded label moves one grade (off)
     label_scale: str = DEFAULT_SCALE  # grading scale of the target, grade and label: SCALES
+    placement: str = "anatomical"  # where lesions go: PLACEMENTS ("anatomical" or "uniform")
 
     def __post_init__(self):
         check_scale(self.label_scale)
+        check_placement(self.placement)
 
 
 @dataclass
@@ -80,57 +88,19 @@ class FundusSample:
     camera: CameraSettings
     seed: int | tuple[int, ...]  # an int, or a SeedSequence's (entropy, *spawn_key)
     meta: dict = field(default_factory=dict)
+    jpeg: bytes | None = None  # the photograph as the camera encoded it (``image`` decodes it)
 
 
-# --------------------------------------------------------------------------- look of the lesions
-# mode "mul": multiply the fundus colour by a tint (dark, red lesions); "mix": blend towards a
-# colour (bright lesions). alpha is the opacity at full coverage; blur softens edges (x R).
-APPEARANCE: dict[str, tuple[str, tuple[float, float, float], float, float]] = {
-    "microaneurysm": ("mul", (0.42, 0.16, 0.22), 0.95, 0.0015),
-    "dot_blot_haemorrhage": ("mul", (0.40, 0.15, 0.20), 0.92, 0.002),
-    "flame_haemorrhage": ("mul", (0.48, 0.18, 0.24), 0.85, 0.004),
-    "hard_exudate": ("mix", (250.0, 226.0, 120.0), 0.92, 0.001),
-    "cotton_wool_spot": ("mix", (236.0, 226.0, 206.0), 0.78, 0.012),
-    "irma": ("mul", (0.50, 0.22, 0.28), 0.85, 0.001),
-    "nvd": ("mul", (0.52, 0.20, 0.26), 0.85, 0.001),
-    "nve": ("mul", (0.52, 0.20, 0.26), 0.85, 0.001),
-    "preretinal_haemorrhage": ("mul", (0.32, 0.09, 0.11), 0.96, 0.003),
-}
-VEIN_TINT = np.array([0.52, 0.30, 0.40], np.float32)
-ARTERY_TINT = np.array([0.80, 0.55, 0.60], np.float32)
-MASK_THRESHOLD = 96  # coverage (0..255) from which a pixel belongs to a lesion's mask
-
-
-def _texture(rng, size: int) -> np.ndarray:
-    """Fine choroidal texture: a random window of a fixed periodic field (a view, no copy)."""
-    return random_window(periodic_field(size + size // 4, size / 150.0, 7), rng, size)
-
-
-def _bbox(layer: np.ndarray, pad: int) -> tuple[slice, slice] | None:
-    rows = np.flatnonzero(layer.any(axis=1))
-    if len(rows) == 0:
-        return None
-    cols = np.flatnonzero(layer.any(axis=0))
-    h, w = layer.shape
-    return (slice(max(rows[0] - pad, 0), min(rows[-1] + pad + 1, h)),
-            slice(max(cols[0] - pad, 0), min(cols[-1] + pad + 1, w)))
-
-
-def _tint(img: np.ndarray, coverage: np.ndarray, mode: str, colour, alpha: float,
-          blur_px: float) -> None:
-    """Apply one coverage layer to the float image in place (within its bounding box)."""
-    box = _bbox(coverage, pad=int(3 * blur_px) + 2)
-    if box is None:
-        return
-    cov = coverage[box].astype(np.float32) * np.float32(alpha / 255.0)
-    if blur_px > 0.3:
-        cov = cv2.GaussianBlur(cov, (0, 0), blur_px)
-    cov = np.minimum(cov, 1.0)[..., None]
-    region = img[box]
-    if mode == "mul":
-        region *= 1.0 - cov * (1.0 - np.asarray(colour, np.float32))
-    else:
-        region += cov * (np.asarray(colour, np.float32) - region)
+# Vessels multiply the fundus colour by their tint where they cover it (veins darker than
+# arteries, both red, not black); the central light reflex mixes towards a pale highlight.
+VEIN_TINT = np.array([0.74, 0.42, 0.50], np.float32)
+ARTERY_TINT = np.array([0.88, 0.62, 0.70], np.float32)
+VESSEL_OPACITY = 0.95
+REFLEX_COLOUR = np.array([250.0, 190.0, 170.0], np.float32)
+REFLEX_OPACITY = 0.18
+# Fundus pigmentation: each eye lies between a light and a dark fundus (RGB before illumination)
+LIGHT_FUNDUS = np.array([248.0, 118.0, 88.0], np.float32)
+DARK_FUNDUS = np.array([212.0, 76.0, 50.0], np.float32)
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -138,8 +108,9 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
 
 
 def _shading(geom: FundusGeometry, rng, base: np.ndarray) -> np.ndarray:
-    """Smooth part of the fundus colour at 1/4 resolution: illumination fall-off, rim, coarse
-    choroidal texture, darker macula and fovea. Upsampled by the caller."""
+    """Smooth part of the fundus colour at 1/4 resolution: illumination fall-off (centred a
+    little off the field centre), darker rim, coarse choroidal mottling, the darker macula and
+    foveal pit, and the foveal reflex. Upsampled to full size."""
     small = max(32, geom.size // 4)
     f = small / geom.size
     R = geom.fov_radius * f
@@ -147,45 +118,86 @@ def _shading(geom: FundusGeometry, rng, base: np.ndarray) -> np.ndarray:
     light = (geom.fov_centre[0] * f + rng.normal(0, 0.15) * R,
              geom.fov_centre[1] * f + rng.normal(0, 0.15) * R)
     rl = distance_map(small, light) / np.float32(R)
-    coarse = random_window(periodic_field(small + small // 4, small / 30.0, 11), rng, small)
-    illum = (1.0 - 0.32 * rl**2) * (1.0 - 0.55 * np.clip((r - 0.82) / 0.18, 0, 1) ** 2)
-    illum *= 1.0 + 0.05 * coarse
+    falloff = rng.uniform(0.08, 0.2)
+    illum = (1.0 - falloff * rl**2) * (1.0 - 0.3 * np.clip((r - 0.88) / 0.12, 0, 1) ** 2)
+    illum *= 1.0 + rng.uniform(0.015, 0.035) * smooth_noise(rng, small, small / 12.0)
     df = distance_map(small, tuple(c * f for c in geom.fovea)) / np.float32(R)
-    mac = np.exp(-(df**2) / (2 * 0.13**2))[..., None]
+    depth = rng.uniform(0.2, 0.38)
+    mac = np.exp(-(df**2) / (2 * 0.1**2))[..., None]
     pit = np.exp(-(df**2) / (2 * 0.03**2))[..., None]
-    shade = base * illum[..., None] * (1.0 - mac * np.array([0.22, 0.30, 0.25], np.float32)
-                                       - pit * np.float32(0.12))
+    shade = base * illum[..., None] * (1.0 - mac * depth * np.array([0.8, 1.0, 0.9], np.float32)
+                                       - pit * np.float32(0.1))
+    # the foveal reflex: a small pale glint in the pit
+    glint = np.exp(-(df**2) / (2 * 0.008**2))[..., None] * rng.uniform(0.15, 0.35)
+    shade += glint * (np.array([255.0, 220.0, 200.0], np.float32) - shade)
     return cv2.resize(shade.astype(np.float32), (geom.size, geom.size),
                       interpolation=cv2.INTER_LINEAR)
 
 
-def _fundus_background(geom: FundusGeometry, rng) -> tuple[np.ndarray, np.ndarray]:
-    """Float RGB fundus without vessels or lesions, and the field-of-view mask."""
+def _disc(img: np.ndarray, geom: FundusGeometry, rng, base: np.ndarray) -> None:
+    """The optic disc in place: a slightly vertical oval, an orange-pink neuroretinal rim and a
+    pale cup (cup-to-disc ratio 0.3-0.55) set off temporally, and sometimes a pigmented crescent
+    at its temporal margin."""
     size = geom.size
-    fov = fov_mask(size, geom.fov_centre, geom.fov_radius)
-    base = np.array([rng.uniform(190, 228), rng.uniform(70, 104), rng.uniform(28, 55)], np.float32)
-    img = _shading(geom, rng, base)
-    img *= (1.0 + 0.035 * _texture(rng, size))[..., None]
-    # optic disc: bright, slightly vertical oval, with a paler cup offset temporally
     dx, dy = geom.disc_centre
     rd = geom.disc_radius
-    half = int(1.6 * rd) + 2
+    half = int(1.4 * rd) + 2
     ys = slice(max(int(dy) - half, 0), min(int(dy) + half, size))
     xs = slice(max(int(dx) - half, 0), min(int(dx) + half, size))
     x, y = pixel_grid(size)
     x, y = x[ys, xs], y[ys, xs]
     e = np.sqrt(((x - dx) / rd) ** 2 + ((y - dy) / (1.08 * rd)) ** 2)
-    cup_x = dx - geom.side * 0.12 * rd
-    ec = np.sqrt(((x - cup_x) / rd) ** 2 + ((y - dy) / (1.08 * rd)) ** 2)
-    cup_ratio = rng.uniform(0.3, 0.5)
-    w_disc = _sigmoid((1.0 - e) / 0.07)[..., None]
-    w_cup = _sigmoid((cup_ratio - ec) / 0.06)[..., None]
+    cup_x = dx - geom.side * rng.uniform(0.05, 0.18) * rd
+    ec = np.sqrt(((x - cup_x) / rd) ** 2 + ((y - dy) / (1.12 * rd)) ** 2)
+    cup_ratio = rng.uniform(0.3, 0.55)
+    w_disc = _sigmoid((1.0 - e) / 0.05)[..., None]
+    w_cup = _sigmoid((cup_ratio - ec) / 0.07)[..., None]
     region = img[ys, xs]
-    disc_col = np.array([rng.uniform(235, 255), rng.uniform(175, 205), rng.uniform(120, 150)],
-                        np.float32) * (0.6 + 0.4 * region.mean() / (base.mean() + 1e-6))
-    region += w_disc * (disc_col - region)
-    region += 0.8 * w_cup * (np.array([255, 238, 205], np.float32) - region)
+    rim = np.array([rng.uniform(245, 255), rng.uniform(175, 205), rng.uniform(120, 150)],
+                   np.float32)
+    region += 0.95 * w_disc * (rim - region)
+    cup = np.array([255.0, rng.uniform(232, 248), rng.uniform(195, 225)], np.float32)
+    region += 0.7 * w_cup * (cup - region)
+    if rng.random() < 0.4:  # temporal crescent of pigment
+        t = -geom.side * (x - dx) / rd
+        crescent = _sigmoid((t - 0.9) / 0.05) * _sigmoid((1.12 - e) / 0.04)
+        region *= 1.0 - 0.45 * crescent[..., None]
+
+
+def _fundus_background(geom: FundusGeometry, rng) -> tuple[np.ndarray, np.ndarray]:
+    """Float RGB fundus without vessels or lesions, and the field-of-view mask."""
+    size = geom.size
+    fov = fov_mask_of(geom)
+    pigment = rng.uniform(0.0, 1.0)
+    base = (LIGHT_FUNDUS + pigment * (DARK_FUNDUS - LIGHT_FUNDUS)) \
+        * np.exp(rng.normal(0, 0.04, 3)).astype(np.float32)
+    img = _shading(geom, rng, base)
+    # fine choroidal texture, new for every eye
+    img *= (1.0 + 0.03 * smooth_noise(rng, size, size / 128.0))[..., None]
+    _disc(img, geom, rng, base)
     return img, fov
+
+
+def _apply_vessels(img: np.ndarray, vein: np.ndarray, artery: np.ndarray,
+                   reflex: np.ndarray) -> None:
+    """Tint the photograph by the vessel coverage layers, in place.
+
+    With coverages v, a and reflex weight w (0..1), channel c becomes
+    ``img_c * (1 - k v (1 - vein_c) - k a (1 - artery_c)) * (1 - w) + w * reflex_c``:
+    per channel two weighted sums of single-channel images, then one multiply and one add."""
+    k = VESSEL_OPACITY / 255.0
+    v = vein.astype(np.float32)
+    a = artery.astype(np.float32)
+    w = reflex.astype(np.float32) * np.float32(REFLEX_OPACITY / 255.0)
+    keep = 1.0 - w
+    gain, add = [], []
+    for c in range(3):
+        shade = cv2.addWeighted(v, -k * (1.0 - float(VEIN_TINT[c])), a,
+                                -k * (1.0 - float(ARTERY_TINT[c])), 1.0)
+        gain.append(cv2.multiply(np.maximum(shade, 0.05, out=shade), keep))
+        add.append(w * np.float32(REFLEX_COLOUR[c]))
+    cv2.multiply(img, cv2.merge(gain), dst=img)
+    cv2.add(img, cv2.merge(add), dst=img)
 
 
 def inventory_from_instances(instances: list[Instance]) -> LesionInventory:
@@ -266,32 +278,23 @@ def render_fundus(seed: int | np.random.SeedSequence, grade: int | None = None,
 
     img, fov = _fundus_background(geom, rng)
     vessels = grow_vessel_tree(geom, rng)
-    painter = LesionPainter(geom, vessels, rng, scale=config.lesion_scale)
+    painter = LesionPainter(geom, vessels, rng, scale=config.lesion_scale,
+                            placement=config.placement)
     painter.paint(plan)
 
-    vein, artery = draw_vessels(vessels, size)
-    np.maximum(vein, painter.vein_extra, out=vein)
+    vein, artery, reflex = draw_vessels(vessels, size)
+    # beading and loops drawn onto the veins fade with the lesion contrast like every lesion
+    extra = painter.vein_extra
+    if config.lesion_contrast < 1.0:
+        extra = cv2.convertScaleAbs(extra, alpha=max(config.lesion_contrast, 0.0))
+    np.maximum(vein, extra, out=vein)
+    _apply_vessels(img, vein, artery, reflex)
     px = geom.fov_radius
-    soft = max(0.35, 0.0015 * px)
-    shade = np.ones((size, size, 3), np.float32)  # one multiplicative map for both kinds
-    for layer, tint in ((vein, VEIN_TINT), (artery, ARTERY_TINT)):
-        cov = cv2.GaussianBlur(layer, (0, 0), soft).astype(np.float32) * np.float32(0.9 / 255)
-        shade -= cov[..., None] * (1.0 - tint)
-    img *= np.maximum(shade, 0.05)
 
     layers = painter.canvas.layers
-    contrast = config.lesion_contrast
-    for name, (mode, colour, alpha, blur) in APPEARANCE.items():
-        if name in layers:
-            _tint(img, layers[name], mode, colour, min(1.0, alpha * contrast), blur * px)
-    if "laser_scar" in layers:  # pale centre, pigmented rim
-        scar = layers["laser_scar"]
-        rim = cv2.subtract(scar, cv2.erode(scar, np.ones((3, 3), np.uint8),
-                                           iterations=max(1, int(0.006 * px))))
-        _tint(img, scar, "mix", (205.0, 165.0, 115.0), min(1.0, 0.65 * contrast), 0.001 * px)
-        _tint(img, rim, "mul", (0.25, 0.18, 0.16), min(1.0, 0.9 * contrast), 0.001 * px)
+    paint_lesions(img, layers, config.lesion_contrast, geom.fov_radius)
 
-    image = apply_camera(img, fov, camera, px, rng)
+    image, jpeg = apply_camera(img, fov, camera, px, rng)
 
     masks = {name: (layers[name] >= MASK_THRESHOLD) & fov if name in layers
              else np.zeros((size, size), bool) for name in LESIONS}
@@ -311,6 +314,6 @@ def render_fundus(seed: int | np.random.SeedSequence, grade: int | None = None,
                         grade=true_grade, label=label, grades=grades, eye=geom.eye,
                         inventory=inventory,
                         presentation=plan.presentation, instances=painter.instances,
-                        geometry=geom, camera=camera, seed=seed_id(seed),
+                        geometry=geom, camera=camera, seed=seed_id(seed), jpeg=jpeg,
                         meta={"target_grade": int(grade), "label_scale": config.label_scale,
                               "generator_version": GENERATOR_VERSION})
