@@ -153,12 +153,10 @@ class _Tree:
         grid[c_all[mark][free]] = ids[s_all[mark][free]]
         cols = [info[name][keep].tolist() for name in
                 ("d", "kind", "order", "root", "generation", "parent")]
-        for i, n_i, trunc, d_i, kind, order, root, generation, parent in zip(
-                keep.tolist(), cut[keep].tolist(), (cut[keep] < n_valid[keep]).tolist(), *cols,
-                strict=True):
+        for i, n_i, d_i, kind, order, root, generation, parent in zip(
+                keep.tolist(), cut[keep].tolist(), *cols, strict=True):
             self.segments.append(dict(pts=pts[i, :n_i], d=d_i, kind=kind, order=order,
-                                      root=root, generation=generation, parent=parent,
-                                      truncated=trunc))
+                                      root=root, generation=generation, parent=parent))
         info["id"] = ids
         return cut
 
@@ -245,7 +243,7 @@ def _split_mains(tree: _Tree, paths: list[tuple[np.ndarray, float, int, int, int
         while s < len(path) - 2:
             n = int(rng.uniform(0.05, 0.10) / STEP)
             seg = path[s:s + n + 1]
-            rows.append(dict(pts=seg, d=d, kind=kind, root=root, gen=gen, main=len(rows),
+            rows.append(dict(pts=seg, d=d, kind=kind, root=root, gen=gen,
                              path_id=id(path), parent=parent))
             s += n
             # most side branches are small; about one in three is a major branch
@@ -283,7 +281,7 @@ def grow_vessel_tree(geom: FundusGeometry, rng: np.random.Generator) -> list[Ves
             pts = centre + (np.arange(n) * STEP)[:, None] * np.array([np.cos(h), np.sin(h)])
             trunk_rows.append(dict(pts=pts, d=d, kind=k, root=0 if superior else 1,
                                    superior=superior))
-    batch = _batch([(r["pts"], r["d"], r["kind"], 0, r["root"], 1, -1, -1, 3)
+    batch = _batch([(r["pts"], r["d"], r["kind"], 0, r["root"], 1, -1, -1)
                     for r in trunk_rows])
     batch[2]["sibling"] = np.array([1, 0, 3, 2])  # the two trunks of a kind share their start
     tree.place(*batch)
@@ -310,7 +308,7 @@ def grow_vessel_tree(geom: FundusGeometry, rng: np.random.Generator) -> list[Ves
         parent_row[i] = last.get(r["path_id"], -1)
         last[r["path_id"]] = i
     pts, valid, info = _batch([(r["pts"], r["d"], r["kind"], 0, r["root"], r["gen"] + 1,
-                                r["parent"] if parent_row[i] < 0 else -1, -1, 2)
+                                r["parent"] if parent_row[i] < 0 else -1, -1)
                                for i, r in enumerate(rows)])
     info["pred"] = parent_row
     cut = _place_chained(tree, pts, valid, info, parent_row)
@@ -336,7 +334,7 @@ def grow_vessel_tree(geom: FundusGeometry, rng: np.random.Generator) -> list[Ves
 
 def _batch(items):
     """Arrays for :meth:`_Tree.place` from (points, d, kind, order, root, generation, parent,
-    grandparent, role) tuples; priority is the given order."""
+    grandparent) tuples; priority is the given order."""
     m = len(items)
     k = max(len(it[0]) for it in items)
     pts = np.zeros((m, k, 2))
@@ -348,7 +346,7 @@ def _batch(items):
     info = dict(d=np.array(cols[0], float), kind=np.array(cols[1]), order=np.array(cols[2]),
                 root=np.array(cols[3]), generation=np.array(cols[4]),
                 parent=np.array(cols[5]), grandparent=np.array(cols[6]),
-                role=np.array(cols[7]), sibling=np.full(m, -1), pred=np.full(m, -1),
+                sibling=np.full(m, -1), pred=np.full(m, -1),
                 priority=np.arange(m), by_priority=np.arange(m))
     return pts, valid, info
 
@@ -418,7 +416,7 @@ def _next_generation(tree: _Tree, gen: dict):
     order = np.argsort(-d, kind="stable")  # thicker branches claim cells first
     prio = np.empty(m, int)
     prio[order] = np.arange(m)
-    info = dict(gen, role=np.zeros(m, int), pred=np.full(m, -1), priority=prio,
+    info = dict(gen, pred=np.full(m, -1), priority=prio,
                 by_priority=order)
     cut = tree.place(pts, valid, info)
     ids = info["id"]
