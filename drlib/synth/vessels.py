@@ -315,6 +315,7 @@ def grow_vessel_tree(geom: FundusGeometry, rng: np.random.Generator) -> list[Ves
 
     # side branches leave at the end of every main segment that was placed whole
     starts = []
+    continuation = {int(p): i for i, p in enumerate(parent_row.tolist()) if p >= 0}
     for i, r in enumerate(rows):
         seg_id = info["id"][i]
         if seg_id < 0 or cut[i] < len(r["pts"]) or "alpha" not in r:
@@ -322,8 +323,8 @@ def grow_vessel_tree(geom: FundusGeometry, rng: np.random.Generator) -> list[Ves
         seg = tree.segments[seg_id]
         end = seg["pts"][-1]
         tangent = seg["pts"][-1] - seg["pts"][-2]
-        nxt = np.flatnonzero(parent_row == i)  # the main vessel's continuation, if placed
-        cont = int(info["id"][nxt[0]]) if len(nxt) else -1
+        nxt = continuation.get(i)  # the main vessel's continuation (its id: -1 if not placed)
+        cont = int(info["id"][nxt]) if nxt is not None else -1
         starts.append((end, float(np.arctan2(tangent[1], tangent[0])), r["d"], r["alpha"],
                        r["kind"], r["root"], r["gen"] + 2, int(seg_id), cont))
     gen = _side_generation(tree, starts)
