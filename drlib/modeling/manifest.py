@@ -115,6 +115,12 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def as_recorded(value: Any) -> Any:
+    """``value`` as a manifest records it (JSON types, portable paths): compare a run's settings
+    with a manifest's by comparing ``as_recorded(settings)`` with what the manifest holds."""
+    return json.loads(json.dumps(_jsonable(value), sort_keys=True))
+
+
 def write_manifest(
     model: keras.Model,
     models_dir: str | Path,

@@ -12,6 +12,7 @@ Typical use (the order matters: precision and seeds before the model is built)::
 
 from drlib.training.config import TrainConfig, TrainingHistory
 from drlib.training.data import ArrayBatches, balanced_class_weight, one_hot
+from drlib.training.finished import history_from_manifest, matching_finished_run
 from drlib.training.loop import backup_epoch, read_history_csv, train
 from drlib.training.setup import configure_precision, resolve_precision, seed_everything
 from drlib.training.throughput import RandomBatches, measure_fit_throughput
@@ -26,6 +27,8 @@ __all__ = [
     "balanced_class_weight",
     "configure_precision",
     "evaluate_grades",
+    "history_from_manifest",
+    "matching_finished_run",
     "measure_fit_throughput",
     "one_hot",
     "read_history_csv",
