@@ -134,7 +134,7 @@ def _shading(geom: FundusGeometry, rng, base: np.ndarray) -> np.ndarray:
                       interpolation=cv2.INTER_LINEAR)
 
 
-def _disc(img: np.ndarray, geom: FundusGeometry, rng, base: np.ndarray) -> None:
+def _disc(img: np.ndarray, geom: FundusGeometry, rng) -> None:
     """The optic disc in place: a slightly vertical oval, an orange-pink neuroretinal rim and a
     pale cup (cup-to-disc ratio 0.3-0.55) set off temporally, and sometimes a pigmented crescent
     at its temporal margin."""
@@ -174,7 +174,7 @@ def _fundus_background(geom: FundusGeometry, rng) -> tuple[np.ndarray, np.ndarra
     img = _shading(geom, rng, base)
     # fine choroidal texture, new for every eye
     img *= (1.0 + 0.03 * smooth_noise(rng, size, size / 128.0))[..., None]
-    _disc(img, geom, rng, base)
+    _disc(img, geom, rng)
     return img, fov
 
 
