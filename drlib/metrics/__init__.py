@@ -26,6 +26,27 @@ from drlib.metrics.fundus_realism import (
     realism_table,
 )
 from drlib.metrics.kappa import confusion_matrix, quadratic_weighted_kappa
+from drlib.metrics.localisation import (
+    centre_bias_maps,
+    localisation_scores,
+    localisation_table,
+    pixel_auc,
+    pointing_game,
+    random_maps,
+    relevance_mass_accuracy,
+    relevance_rank_accuracy,
+    scaled_tolerance,
+)
+from drlib.metrics.map_regions import (
+    area_shares,
+    energy_enrichment,
+    energy_shares,
+    map_mass,
+    mean_interval,
+    rank_correlation,
+    region_share_table,
+    top_overlap,
+)
 from drlib.metrics.prior_shift import adjust_to_prior
 from drlib.metrics.referable import referable_roc
 from drlib.metrics.summary import (
@@ -42,4 +63,8 @@ __all__ = [
     "decode_thresholds", "evaluation_summary", "expected_calibration_error", "expected_grade",
     "per_grade_precision", "per_grade_recall", "quadratic_weighted_kappa", "referable_roc",
     "reliability_diagram", "summary_frame",
+    "area_shares", "energy_enrichment", "energy_shares", "map_mass", "mean_interval",
+    "rank_correlation", "region_share_table", "top_overlap",
+    "centre_bias_maps", "localisation_scores", "localisation_table", "pixel_auc", "pointing_game",
+    "random_maps", "relevance_mass_accuracy", "relevance_rank_accuracy", "scaled_tolerance",
 ]

@@ -5,16 +5,17 @@ the book; ``KERAS_BACKEND=jax`` (the GPU path) and ``KERAS_BACKEND=torch`` must 
 Keras reads ``KERAS_BACKEND`` once, when it is first imported, so :func:`ensure` has to run before
 ``import keras``; ``drlib/__init__.py`` calls it, so ``import drlib`` first is enough.
 
-Anything that differs per backend (today: the gradient of a class score with respect to the
-input, which saliency maps need) is dispatched here and nowhere else. Backend libraries are
-imported lazily inside the functions that need them: importing this module never imports
-TensorFlow, JAX or PyTorch.
+Anything that differs per backend (the gradient of chosen outputs with respect to the input,
+which saliency, Grad-CAM and integrated gradients need: :func:`gradient_function`) is dispatched
+here and nowhere else. Backend libraries are imported lazily inside the functions that need them:
+importing this module never imports TensorFlow, JAX or PyTorch.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -70,11 +71,59 @@ def _check_output(shape: tuple[Any, ...], output_index: int) -> None:
         raise ValueError(
             f"input_gradient needs a model whose output has shape (N, C); got shape {shape}"
         )
-    n_outputs = shape[1]
+    n_outputs = shape[-1]
     if n_outputs is not None and not 0 <= output_index < n_outputs:
         raise IndexError(
             f"output_index={output_index} is out of range for a model with {n_outputs} outputs"
         )
+
+
+def gradient_function(model: Any, *, compiled: bool = True) -> Callable[..., tuple]:
+    """The gradient of chosen output columns with respect to the input, for a whole batch.
+
+    Returns ``fn(x, columns) -> (outputs, gradient)``: ``x`` is a float32 batch (N, ...),
+    ``columns`` an int array (N,) naming, per row, the output to differentiate; ``outputs`` is
+    ``model(x)`` (N, C) and ``gradient`` is ``d/dx sum_i model(x)[i, columns[i]]``, which is,
+    row by row, the gradient of each row's own output (rows do not interact in inference mode).
+    Both come back as float32 numpy arrays, from one forward and one backward pass.
+
+    This is the one place that differs per Keras backend: TensorFlow records a
+    ``GradientTape`` (inside a ``tf.function`` when ``compiled``), JAX differentiates
+    ``model.stateless_call`` (under ``jax.jit`` when ``compiled``; the weights are passed on
+    every call, so a changed model is seen), PyTorch runs autograd. Pass a model whose output is
+    what you want differentiated: class scores *before* softmax for saliency
+    (Simonyan et al. 2013), or a head model that starts at an inner layer for Grad-CAM.
+    A compiled JAX function is traced once per input shape: keep batches one size.
+
+    Raises:
+        ValueError: the backend has no gradients here, or the model output is not (N, C).
+        IndexError: a column outside ``0..C-1``.
+    """
+    backend = name()
+    if backend == "tensorflow":
+        step = _gradient_step_tensorflow(model, compiled)
+    elif backend == "jax":
+        step = _gradient_step_jax(model, compiled)
+    elif backend == "torch":
+        step = _gradient_step_torch(model)
+    else:
+        raise ValueError(
+            f"gradients are not available on the Keras backend {backend!r}; "
+            f"use one of {', '.join(SUPPORTED_BACKENDS)}"
+        )
+    output_shape = tuple(model.output.shape) if hasattr(model, "output") else (None, None)
+
+    def fn(x: Any, columns: Any) -> tuple[np.ndarray, np.ndarray]:
+        x = np.asarray(x, dtype=np.float32)
+        columns = np.broadcast_to(np.asarray(columns, dtype=np.int32), (len(x),)).copy()
+        if len(output_shape) != 2:
+            _check_output(output_shape, 0)
+        for column in np.unique(columns):
+            _check_output(output_shape, int(column))
+        outputs, grad = step(x, columns)
+        return np.asarray(outputs, dtype=np.float32), np.asarray(grad, dtype=np.float32)
+
+    return fn
 
 
 def input_gradient(model: Any, x: Any, output_index: int) -> np.ndarray:
@@ -84,6 +133,7 @@ def input_gradient(model: Any, x: Any, output_index: int) -> np.ndarray:
     this is the saliency gradient ``dS_c/dI`` of every image in the batch at once: images do not
     interact in inference mode, so the gradient of the batch sum is, row by row, the gradient of
     each image's own score. Pass a model whose outputs are the scores you want differentiated.
+    One-off and uncompiled; :func:`gradient_function` is the compiled, per-row version.
 
     Args:
         model: a built Keras 3 model (called with ``training=False``).
@@ -97,58 +147,64 @@ def input_gradient(model: Any, x: Any, output_index: int) -> np.ndarray:
         ValueError: the model output is not 2-D, or the backend has no gradients here.
         IndexError: ``output_index`` is not a valid output column.
     """
-    output_index = int(output_index)
     x = np.asarray(x, dtype=np.float32)
-    backend = name()
-    if backend == "tensorflow":
-        grad = _input_gradient_tensorflow(model, x, output_index)
-    elif backend == "jax":
-        grad = _input_gradient_jax(model, x, output_index)
-    elif backend == "torch":
-        grad = _input_gradient_torch(model, x, output_index)
-    else:
-        raise ValueError(
-            f"input_gradient is not available on the Keras backend {backend!r}; "
-            f"use one of {', '.join(SUPPORTED_BACKENDS)}"
-        )
-    return np.asarray(grad, dtype=np.float32)
+    _, grad = gradient_function(model, compiled=False)(x, int(output_index))
+    return grad
 
 
-def _input_gradient_tensorflow(model: Any, x: np.ndarray, output_index: int) -> np.ndarray:
+def _gradient_step_tensorflow(model: Any, compiled: bool) -> Callable[..., tuple]:
     import tensorflow as tf
 
-    xt = tf.convert_to_tensor(x, dtype=tf.float32)
-    with tf.GradientTape() as tape:
-        tape.watch(xt)
-        y = model(xt, training=False)
-        _check_output(tuple(y.shape), output_index)
-        score = tf.reduce_sum(y[:, output_index])
-    return tape.gradient(score, xt).numpy()
+    def step(x: Any, columns: Any) -> tuple[Any, Any]:
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = model(x, training=False)
+            total = tf.reduce_sum(tf.gather(y, columns, axis=1, batch_dims=1))
+        return y, tape.gradient(total, x)
+
+    if compiled:
+        step = tf.function(step, reduce_retracing=True)
+
+    def run(x: np.ndarray, columns: np.ndarray) -> tuple[Any, Any]:
+        y, grad = step(tf.convert_to_tensor(x), tf.convert_to_tensor(columns))
+        return y.numpy(), grad.numpy()
+
+    return run
 
 
-def _input_gradient_jax(model: Any, x: np.ndarray, output_index: int) -> np.ndarray:
+def _gradient_step_jax(model: Any, compiled: bool) -> Callable[..., tuple]:
     import jax
     import jax.numpy as jnp
 
-    if not model.built:
-        model(x[:1], training=False)
-    trainable = [v.value for v in model.trainable_variables]
-    non_trainable = [v.value for v in model.non_trainable_variables]
+    def total(trainable: Any, non_trainable: Any, x: Any, columns: Any) -> tuple[Any, Any]:
+        y, _ = model.stateless_call(trainable, non_trainable, x, training=False)
+        picked = jnp.take_along_axis(y, columns[:, None], axis=1)
+        return jnp.sum(picked), y
 
-    def score(xx: Any) -> Any:
-        y, _ = model.stateless_call(trainable, non_trainable, xx, training=False)
-        _check_output(tuple(y.shape), output_index)
-        return jnp.sum(y[:, output_index])
+    grad = jax.grad(total, argnums=2, has_aux=True)
+    if compiled:
+        grad = jax.jit(grad)
 
-    return np.asarray(jax.grad(score)(jnp.asarray(x)))
+    def run(x: np.ndarray, columns: np.ndarray) -> tuple[Any, Any]:
+        if not model.built:
+            model(x[:1], training=False)
+        trainable = [v.value for v in model.trainable_variables]
+        non_trainable = [v.value for v in model.non_trainable_variables]
+        g, y = grad(trainable, non_trainable, jnp.asarray(x), jnp.asarray(columns))
+        return np.asarray(y), np.asarray(g)
+
+    return run
 
 
-def _input_gradient_torch(model: Any, x: np.ndarray, output_index: int) -> np.ndarray:
+def _gradient_step_torch(model: Any) -> Callable[..., tuple]:
     import keras
     import torch
 
-    xt = keras.ops.convert_to_tensor(x, dtype="float32").detach().requires_grad_(True)
-    y = model(xt, training=False)
-    _check_output(tuple(y.shape), output_index)
-    (grad,) = torch.autograd.grad(y[:, output_index].sum(), xt)
-    return grad.detach().cpu().numpy()
+    def run(x: np.ndarray, columns: np.ndarray) -> tuple[Any, Any]:
+        xt = keras.ops.convert_to_tensor(x, dtype="float32").detach().requires_grad_(True)
+        y = model(xt, training=False)
+        index = torch.as_tensor(columns, dtype=torch.long, device=y.device)[:, None]
+        (g,) = torch.autograd.grad(torch.gather(y, 1, index).sum(), xt)
+        return y.detach().cpu().numpy(), g.detach().cpu().numpy()
+
+    return run
