@@ -50,7 +50,7 @@ class SplitSpec:
         }
 
 
-def _first(manifest: Mapping[str, Any], paths: Sequence[str]) -> Any:
+def first_recorded(manifest: Mapping[str, Any], paths: Sequence[str]) -> Any:
     """The value at the first dotted path present (and not None) in ``manifest``."""
     for path in paths:
         node: Any = manifest
@@ -97,9 +97,9 @@ def validation_split_from_manifest(
         "image_size": ("config.image_size", "extra.settings.image_size"),
         "label_scale": ("extra.label_scale", "extra.settings.label_scale"),
     }
-    found = {key: _first(manifest, paths) for key, paths in wanted.items()}
+    found = {key: first_recorded(manifest, paths) for key, paths in wanted.items()}
     if found["image_size"] is None:
-        shape = _first(manifest, ("model.input_shape",))
+        shape = first_recorded(manifest, ("model.input_shape",))
         if shape is not None and len(shape) >= 2 and shape[1] is not None:
             found["image_size"] = shape[1]
     missing = [f"{key} (looked for {', '.join(wanted[key])})"
@@ -110,7 +110,7 @@ def validation_split_from_manifest(
         )
     prior = found["prior"]
     prior = prior if isinstance(prior, str) else tuple(float(p) for p in prior)
-    fingerprints = _first(manifest, ("dataset_fingerprint",))
+    fingerprints = first_recorded(manifest, ("dataset_fingerprint",))
     fingerprint = fingerprints.get(short) if isinstance(fingerprints, Mapping) else None
     return SplitSpec(
         root=Path(data_root) / str(found["cache"]),
@@ -121,7 +121,7 @@ def validation_split_from_manifest(
         render_size=int(found["render_size"]),
         image_size=int(found["image_size"]),
         label_scale=str(found["label_scale"]),
-        preprocess=str(_first(manifest, ("extra.preprocess",)) or "plain"),
+        preprocess=str(first_recorded(manifest, ("extra.preprocess",)) or "plain"),
         fingerprint=fingerprint,
     )
 
@@ -132,7 +132,7 @@ def training_prior(manifest: Mapping[str, Any]) -> str | tuple[float, ...]:
     Raises:
         SplitSpecError: the manifest does not record it.
     """
-    prior = _first(manifest, ("extra.prior", "extra.settings.prior", "extra.data.prior"))
+    prior = first_recorded(manifest, ("extra.prior", "extra.settings.prior", "extra.data.prior"))
     if prior is None:
         raise SplitSpecError("the manifest records no training prior (looked for extra.prior)")
     return prior if isinstance(prior, str) else tuple(float(p) for p in prior)
