@@ -15,7 +15,7 @@ grade shows the first 6 of another chapter's 12.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -82,6 +82,7 @@ def render_cohort(
     split: str = COHORT_SPLIT,
     indices: Sequence[int] | None = None,
     keep_samples: bool = False,
+    omit: Collection[str] = (),
 ) -> SyntheticCohort:
     """Render one eye per entry of ``grades`` and preprocess it to ``image_size``.
 
@@ -95,6 +96,8 @@ def render_cohort(
         config: generator settings (placement, contrast...); its size is replaced by
             ``render_size``.
         keep_samples: also keep each full-resolution sample (photograph, masks, geometry).
+        omit: lesion types to leave out of every eye (``render_fundus``'s ``omit``): the same
+            eyes, pixel for pixel, without them, graded from what is still drawn.
     """
     base = config or SynthConfig()
     config = SynthConfig(**{**base.__dict__, "size": int(render_size)})
@@ -112,7 +115,7 @@ def render_cohort(
         raise ValueError(f"indices has {len(indices)} entries for {len(grades)} grades")
     for index, grade in zip(indices, grades, strict=True):
         eye_seed = cohort_seed(seed, split, grade, index)
-        sample = render_fundus(eye_seed, int(grade), config)
+        sample = render_fundus(eye_seed, int(grade), config, omit=omit)
         image, small = plain_preprocess(sample.image, sample.masks, image_size, mask_rule="any")
         images.append(image)
         for name in MASK_NAMES:

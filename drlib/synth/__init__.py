@@ -11,6 +11,13 @@ comes with a mask per lesion type and per anatomical structure. Where lesions go
 its quadrant, the control for "maps follow the vessels".
 """
 
+from drlib.synth.counterfactual import (
+    counterfactual_pair,
+    jpeg_footprint,
+    lesion_footprint,
+    plan_lesions,
+    select_eye,
+)
 from drlib.synth.grading import (
     DEFAULT_SCALE,
     RULES,
@@ -27,11 +34,18 @@ from drlib.synth.grading import (
 )
 from drlib.synth.lesion_plan import LesionPlan, sample_inventories, sample_plan
 from drlib.synth.lesion_render import PLACEMENTS
-from drlib.synth.render import GENERATOR_VERSION, FundusSample, SynthConfig, render_fundus
+from drlib.synth.render import (
+    GENERATOR_VERSION,
+    FundusSample,
+    SynthConfig,
+    draw_plan,
+    render_fundus,
+)
 
 __all__ = [
     "DEFAULT_SCALE", "GENERATOR_VERSION", "PLACEMENTS", "RULES", "SCALES", "SCALE_NAMES",
-    "FundusSample", "LesionInventory", "LesionPlan", "Rule", "SynthConfig", "explain_grade",
-    "grade_all", "grade_inventory", "matching_rules", "render_fundus", "rule_table",
-    "rule_tables_side_by_side", "sample_inventories", "sample_plan",
+    "FundusSample", "LesionInventory", "LesionPlan", "Rule", "SynthConfig",
+    "counterfactual_pair", "draw_plan", "explain_grade", "grade_all", "grade_inventory",
+    "jpeg_footprint", "lesion_footprint", "matching_rules", "plan_lesions", "render_fundus",
+    "rule_table", "rule_tables_side_by_side", "sample_inventories", "sample_plan", "select_eye",
 ]

@@ -27,6 +27,7 @@ rate). It is a research instrument, not clinical data.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 import cv2
@@ -255,25 +256,77 @@ def seed_id(seed: int | np.random.SeedSequence) -> int | tuple[int, ...]:
     return int(seed)
 
 
-def render_fundus(seed: int | np.random.SeedSequence, grade: int | None = None,
-                  config: SynthConfig | None = None,
-                  prior: str | tuple[float, ...] = "eyepacs", eye: str | None = None,
-                  size: int | None = None) -> FundusSample:
-    """Render one synthetic photograph. ``grade`` None draws it from ``prior``.
+def check_omit(omit: str | Collection[str]) -> frozenset[str]:
+    """``omit`` as a set of lesion type names (a single name may be given as a string), or
+    ValueError naming every name that is not in ``drlib.core.lesion_types.LESIONS``."""
+    names = (omit,) if isinstance(omit, str) else tuple(omit)
+    unknown = sorted({str(n) for n in names} - set(LESIONS))
+    if unknown:
+        raise ValueError(f"unknown lesion type(s) {', '.join(map(repr, unknown))}; the lesion "
+                         f"types (drlib.core.lesion_types.LESIONS) are {', '.join(LESIONS)}")
+    return frozenset(names)
 
-    ``seed`` is an int or a :class:`numpy.random.SeedSequence` (see :func:`seed_sequence`).
-    """
+
+def lesion_type_of(instance_lesion: str) -> str:
+    """The lesion type (mask) an instance belongs to: venous loops are drawn into the
+    venous-beading mask, every other instance is named by its type."""
+    return "venous_beading" if instance_lesion == "venous_loop" else instance_lesion
+
+
+def _resolve_config(config: SynthConfig | None, size: int | None) -> SynthConfig:
     config = config or SynthConfig()
     if size is not None:
         config = SynthConfig(**{**config.__dict__, "size": int(size)})
     if config.size < 64:
         raise ValueError(f"size must be at least 64 px, got {config.size}")
+    return config
+
+
+def _first_draws(seed, grade, config: SynthConfig, prior, eye):
+    """The first draws of an eye's stream, in render order: its grade (when None), geometry and
+    lesion plan. Returns (rng, grade, geometry, plan); the rng goes on to the camera."""
     rng = np.random.default_rng(seed_sequence(seed))
     if grade is None:
         grade = int(rng.choice(5, p=class_prior(prior)))
-    size = config.size
-    geom = sample_geometry(rng, size, eye)
+    geom = sample_geometry(rng, config.size, eye)
     plan: LesionPlan = sample_plan(grade, rng, config.label_scale)
+    return rng, grade, geom, plan
+
+
+def draw_plan(seed: int | np.random.SeedSequence, grade: int | None = None,
+              config: SynthConfig | None = None, prior: str | tuple[float, ...] = "eyepacs",
+              eye: str | None = None, size: int | None = None) -> tuple[int, LesionPlan]:
+    """The target grade and the lesion plan that ``render_fundus`` with the same arguments
+    draws, without rendering (the same random stream, stopped after the plan): cheap enough to
+    screen many seeds for the lesions an eye will have."""
+    config = _resolve_config(config, size)
+    _, grade, _, plan = _first_draws(seed, grade, config, prior, eye)
+    return int(grade), plan
+
+
+def render_fundus(seed: int | np.random.SeedSequence, grade: int | None = None,
+                  config: SynthConfig | None = None,
+                  prior: str | tuple[float, ...] = "eyepacs", eye: str | None = None,
+                  size: int | None = None, omit: str | Collection[str] = ()) -> FundusSample:
+    """Render one synthetic photograph. ``grade`` None draws it from ``prior``.
+
+    ``seed`` is an int or a :class:`numpy.random.SeedSequence` (see :func:`seed_sequence`).
+
+    ``omit`` names lesion types (``drlib.core.lesion_types.LESIONS``) to leave out of the
+    photograph: the counterfactual eye. Every random draw is made as without ``omit`` (anatomy,
+    plan, every lesion's shape and place, camera noise, label noise), so the photograph differs
+    only where the omitted lesions were drawn (spread by the camera's defocus and JPEG). The
+    omitted types' layers are not composited (``"venous_beading"`` also drops what beading and
+    venous loops drew onto the veins, so the vessel mask there loses them too: loops belong to
+    the venous-beading mask), their masks are empty, their instances leave ``instances`` and
+    the inventory, and ``grade``, ``label`` and ``grades`` are the rule engine's reading of what
+    is still drawn. ``meta["omitted"]`` lists them (sorted); ``meta["target_grade"]`` and
+    ``presentation`` stay those of the full eye's plan.
+    """
+    omitted = check_omit(omit)
+    config = _resolve_config(config, size)
+    rng, grade, geom, plan = _first_draws(seed, grade, config, prior, eye)
+    size = config.size
     camera = sample_camera(rng, config.camera_variation)
 
     img, fov = _fundus_background(geom, rng)
@@ -287,11 +340,16 @@ def render_fundus(seed: int | np.random.SeedSequence, grade: int | None = None,
     extra = painter.vein_extra
     if config.lesion_contrast < 1.0:
         extra = cv2.convertScaleAbs(extra, alpha=max(config.lesion_contrast, 0.0))
-    np.maximum(vein, extra, out=vein)
+    if "venous_beading" not in omitted:  # only beading and venous loops draw onto the veins
+        np.maximum(vein, extra, out=vein)
     _apply_vessels(img, vein, artery, reflex)
     px = geom.fov_radius
 
     layers = painter.canvas.layers
+    instances = painter.instances
+    if omitted:  # a layer "<type>.<part>" is an appearance part of <type>
+        layers = {k: v for k, v in layers.items() if k.split(".")[0] not in omitted}
+        instances = [i for i in instances if lesion_type_of(i.lesion) not in omitted]
     paint_lesions(img, layers, config.lesion_contrast, geom.fov_radius)
 
     image, jpeg = apply_camera(img, fov, camera, px, rng)
@@ -306,14 +364,15 @@ def render_fundus(seed: int | np.random.SeedSequence, grade: int | None = None,
     masks["vessels"] = (np.maximum(vein, artery) >= MASK_THRESHOLD) & fov
     assert set(masks) == set(LESIONS + ANATOMY)
 
-    inventory = inventory_from_instances(painter.instances)
+    inventory = inventory_from_instances(instances)
     grades = grade_all(inventory)
     true_grade = grades[config.label_scale]
     label = _noisy_label(true_grade, config.label_noise, rng)
     return FundusSample(image=image, masks=masks, quadrants=quadrant_map(geom, fov),
                         grade=true_grade, label=label, grades=grades, eye=geom.eye,
                         inventory=inventory,
-                        presentation=plan.presentation, instances=painter.instances,
+                        presentation=plan.presentation, instances=instances,
                         geometry=geom, camera=camera, seed=seed_id(seed), jpeg=jpeg,
                         meta={"target_grade": int(grade), "label_scale": config.label_scale,
-                              "generator_version": GENERATOR_VERSION})
+                              "generator_version": GENERATOR_VERSION,
+                              "omitted": sorted(omitted)})
