@@ -18,7 +18,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 # --all: rebuild every page, so a warning in an unchanged page is reported again, not cached away.
 JB_BUILD := $(BIN)/jupyter-book build . --all -W -n --keep-going
 
-.PHONY: venv book test bench clean
+.PHONY: venv book test bench rerun clean
 
 venv: $(STAMP)
 
@@ -39,6 +39,14 @@ test: venv
 	$(BIN)/ruff check drlib tests benchmarks
 	$(BIN)/lint-imports
 	$(BIN)/pytest
+	$(JB_BUILD)
+
+# Rerun every chapter in the book's order with papermill (PROFILE=gpu on a lent GPU machine, with
+# KERAS_BACKEND=jax), replacing each notebook only when it ran cleanly, then rebuild the book.
+# Prints the time per chapter and writes it to _build/rerun_times.json.
+PROFILE ?= cpu
+rerun: venv
+	$(BIN)/python scripts/rerun_chapters.py --profile $(PROFILE)
 	$(JB_BUILD)
 
 # Each benchmark reports ratios against a baseline measured in the same run (benchmarks/README.md).

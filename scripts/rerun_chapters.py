@@ -1,0 +1,143 @@
+"""Rerun every chapter of the book in order with papermill, then (from `make rerun`) rebuild it.
+
+    python scripts/rerun_chapters.py [--profile cpu|gpu|cpu-smoke] [--only 03 04] [--dry-run]
+
+The chapters are the notebooks listed in ``_toc.yml``, in the book's order (chapter 02 trains
+the model the later chapters load, so order matters). A chapter whose ``parameters`` cell
+defines ``profile`` gets ``-p profile <profile>``; the others run with their own parameters.
+Each chapter is executed into a temporary file next to it and replaces the committed notebook
+only when it ran without error, so a failed run never leaves a half-executed chapter behind;
+the run stops at the first failure (later chapters may depend on it) and exits non-zero.
+The time per chapter is printed as a table and written to ``_build/rerun_times.json``.
+Environment (backend, seeds) is the caller's: ``make rerun`` sets the course's defaults, and
+``KERAS_BACKEND=jax make rerun PROFILE=gpu`` is the GPU machine's reference rerun.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+PROFILE_LINE = re.compile(r"^profile\s*=", re.MULTILINE)
+
+
+def toc_notebooks(root: Path) -> list[Path]:
+    """The ``notebooks/*.ipynb`` files of ``_toc.yml``, in the book's order."""
+    toc = yaml.safe_load((root / "_toc.yml").read_text(encoding="utf-8"))
+    files: list[str] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            if "file" in node:
+                files.append(str(node["file"]))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(toc)
+    found = []
+    for name in files:
+        path = root / f"{name}.ipynb"
+        if name.startswith("notebooks/") and path.is_file():
+            found.append(path)
+    return found
+
+
+def takes_profile(notebook: Path) -> bool:
+    """True if the notebook's papermill ``parameters`` cell defines ``profile``."""
+    cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+    for cell in cells:
+        if "parameters" in cell.get("metadata", {}).get("tags", []):
+            return bool(PROFILE_LINE.search("".join(cell["source"])))
+    return False
+
+
+def run_chapter(notebook: Path, parameters: dict, root: Path) -> None:
+    """Execute ``notebook`` with papermill and replace it with the result (only on success)."""
+    import papermill
+
+    partial = notebook.with_name(f".{notebook.stem}.rerun.ipynb")
+    try:
+        papermill.execute_notebook(
+            str(notebook), str(partial), parameters=parameters, kernel_name="python3",
+            cwd=str(notebook.parent), progress_bar=False,
+        )
+        executed = json.loads(partial.read_text(encoding="utf-8"))
+        relative = notebook.relative_to(root).as_posix()
+        meta = executed["metadata"].setdefault("papermill", {})
+        meta["input_path"] = meta["output_path"] = relative
+        partial.write_text(json.dumps(executed, indent=1, ensure_ascii=False) + "\n",
+                           encoding="utf-8")
+        os.replace(partial, notebook)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--profile", default="cpu",
+                        help="profile for chapters that take one (chapter 02): cpu, gpu, ...")
+    parser.add_argument("--only", nargs="*", default=None,
+                        help="chapter number prefixes to run (default: all, in order)")
+    parser.add_argument("--root", type=Path, default=Path(__file__).resolve().parents[1],
+                        help="the book's root (holds _toc.yml)")
+    parser.add_argument("--times", type=Path, default=None,
+                        help="where to write the times (default <root>/_build/rerun_times.json)")
+    parser.add_argument("--dry-run", action="store_true", help="list what would run, run nothing")
+    args = parser.parse_args(argv)
+    root = args.root.resolve()
+    chapters = toc_notebooks(root)
+    if args.only:
+        chapters = [c for c in chapters if any(c.name.startswith(p) for p in args.only)]
+    if not chapters:
+        print(f"no chapters to run under {root}", file=sys.stderr)
+        return 2
+    rows = []
+    failed = None
+    for notebook in chapters:
+        parameters = {"profile": args.profile} if takes_profile(notebook) else {}
+        shown = " ".join(f"-p {k} {v}" for k, v in parameters.items()) or "(its own)"
+        if args.dry_run:
+            print(f"{notebook.relative_to(root)}  parameters: {shown}")
+            continue
+        print(f"running {notebook.relative_to(root)} {shown} ...", flush=True)
+        start = time.perf_counter()
+        try:
+            run_chapter(notebook, parameters, root)
+            status = "ok"
+        except Exception as err:  # papermill raises PapermillExecutionError with the cell
+            status = f"failed: {type(err).__name__}: {str(err).strip().splitlines()[-1][:200]}"
+            failed = notebook
+        rows.append({"chapter": notebook.relative_to(root).as_posix(), "parameters": parameters,
+                     "seconds": round(time.perf_counter() - start, 1), "status": status})
+        if failed is not None:
+            break
+    if args.dry_run:
+        return 0
+    width = max(len(r["chapter"]) for r in rows)
+    print(f"\n{'chapter':{width}s}  {'seconds':>8s}  status")
+    for r in rows:
+        print(f"{r['chapter']:{width}s}  {r['seconds']:8.1f}  {r['status']}")
+    print(f"{'total':{width}s}  {sum(r['seconds'] for r in rows):8.1f}")
+    times = args.times or root / "_build" / "rerun_times.json"
+    times.parent.mkdir(parents=True, exist_ok=True)
+    times.write_text(json.dumps({"profile": args.profile, "chapters": rows}, indent=1) + "\n",
+                     encoding="utf-8")
+    if failed is not None:
+        print(f"stopped: {failed.relative_to(root)} failed; it was left as it was",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,89 @@
+"""scripts/rerun_chapters.py (``make rerun``): every chapter in the book's order, replaced only
+when it ran cleanly, with its time recorded."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "scripts" / "rerun_chapters.py"
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("rerun_chapters", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _notebook(path: Path, parameters: str, body: str) -> None:
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell(parameters)
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell(body)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nbformat.write(nb, path)
+
+
+def _book(root: Path, second_body: str) -> None:
+    (root / "notebooks").mkdir(parents=True)
+    (root / "_toc.yml").write_text(
+        "format: jb-book\nroot: intro\nparts:\n  - caption: Chapters\n    chapters:\n"
+        "      - file: notebooks/02_train\n      - file: notebooks/01_data\n", encoding="utf-8")
+    _notebook(root / "notebooks" / "01_data.ipynb", "n = 3", "print(n * 2)")
+    _notebook(root / "notebooks" / "02_train.ipynb", 'profile = "cpu-smoke"', second_body)
+
+
+def test_the_repository_chapters_are_found_in_book_order():
+    module = _script()
+    found = [p.name for p in module.toc_notebooks(ROOT)]
+    listed = [line.split("notebooks/")[1].strip() + ".ipynb"
+              for line in (ROOT / "_toc.yml").read_text().splitlines()
+              if "file: notebooks/" in line]
+    assert found == listed
+    assert [p.name for p in module.toc_notebooks(ROOT) if module.takes_profile(p)] == [
+        "02_training.ipynb"]
+
+
+def test_rerun_follows_the_toc_passes_the_profile_and_records_times(tmp_path):
+    _book(tmp_path, "print('profile', profile)")
+    times = tmp_path / "times.json"
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), "--root", str(tmp_path), "--profile", "gpu",
+         "--times", str(times)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    record = json.loads(times.read_text())
+    assert [r["chapter"] for r in record["chapters"]] == [
+        "notebooks/02_train.ipynb", "notebooks/01_data.ipynb"]  # the toc's order, not the names'
+    assert [r["parameters"] for r in record["chapters"]] == [{"profile": "gpu"}, {}]
+    assert all(r["status"] == "ok" for r in record["chapters"])
+    trained = nbformat.read(tmp_path / "notebooks" / "02_train.ipynb", as_version=4)
+    assert "profile gpu" in "".join(o.get("text", "") for o in trained.cells[-1].outputs)
+    assert trained.metadata["papermill"]["input_path"] == "notebooks/02_train.ipynb"
+    data = nbformat.read(tmp_path / "notebooks" / "01_data.ipynb", as_version=4)
+    assert data.cells[-1].outputs[0]["text"] == "6\n"
+    assert not list((tmp_path / "notebooks").glob(".*rerun*"))
+
+
+def test_a_failing_chapter_is_left_as_it_was_and_stops_the_run(tmp_path):
+    _book(tmp_path, "raise RuntimeError('no model')")
+    before = (tmp_path / "notebooks" / "02_train.ipynb").read_bytes()
+    times = tmp_path / "times.json"
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), "--root", str(tmp_path), "--times", str(times)],
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1
+    assert "02_train.ipynb failed" in result.stderr
+    assert (tmp_path / "notebooks" / "02_train.ipynb").read_bytes() == before
+    record = json.loads(times.read_text())
+    assert [r["chapter"] for r in record["chapters"]] == ["notebooks/02_train.ipynb"]
+    assert "no model" in record["chapters"][0]["status"]
+    untouched = nbformat.read(tmp_path / "notebooks" / "01_data.ipynb", as_version=4)
+    assert untouched.cells[-1].outputs == []  # the run stopped before it
