@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
-from drlib.explain.graph import predict_batched
+from drlib.explain.graph import explained_classes
 from drlib.explain.graph import scores_model as _scores_model
 from drlib.explain.imputation import (
     BLUR_SIGMA,
@@ -48,7 +48,7 @@ from drlib.explain.imputation import (
     constant_fill,
     noisy_linear_impute,
 )
-from drlib.explain.targets import as_image_batch, pad_rows, resolve_classes
+from drlib.explain.targets import as_image_batch, pad_rows
 from drlib.modeling.densenet import SCORES_LAYER
 
 FILLS = ("road", "blur", "black", "mean")
@@ -285,15 +285,6 @@ def perturbed_images(
 # --- the curves ---------------------------------------------------------------------------------
 
 
-def _explained_classes(model: keras.Model, x: np.ndarray, classes: Any, batch_size: int,
-                       scores_layer: str) -> np.ndarray:
-    sub = _scores_model(model, scores_layer)
-    if classes is None or isinstance(classes, str):
-        return resolve_classes(classes, predict_batched(sub, x, batch_size)[0])
-    n_classes = int(model.get_layer(scores_layer).output.shape[-1])
-    return resolve_classes(classes, np.zeros((len(x), n_classes), np.float32))
-
-
 def _softmax(scores: np.ndarray) -> np.ndarray:
     z = scores.astype(np.float64)
     z = np.exp(z - z.max(axis=1, keepdims=True))
@@ -321,7 +312,7 @@ def faithfulness_curve(
         raise ValueError(f"batch_size must be positive, got {batch_size}")
     x = as_image_batch(images)
     variants = _Variants(x, maps, kind, fractions, fill, within, seed, noise_std, blur_sigma)
-    chosen = _explained_classes(model, x, classes, batch_size, scores_layer)
+    chosen = explained_classes(model, x, classes, batch_size, scores_layer)
     sub = _scores_model(model, scores_layer)
     size = min(batch_size, len(variants))
     picked = np.empty(len(variants), dtype=np.float32)

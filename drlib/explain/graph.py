@@ -21,7 +21,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from drlib.explain.targets import pad_rows, padded_batches
+from drlib.explain.targets import pad_rows, padded_batches, resolve_classes
 from drlib.modeling.densenet import LAST_CONV_LAYER, SCORES_LAYER
 from drlib.runtime.backend import gradient_function
 
@@ -101,3 +101,15 @@ def gradients_batched(fn: Callable, x: np.ndarray, classes: np.ndarray,
         outputs.append(y[: stop - start])
         grads.append(g[: stop - start])
     return np.concatenate(outputs), np.concatenate(grads)
+
+
+def explained_classes(model: keras.Model, x: np.ndarray, classes: Any, batch_size: int,
+                      scores_layer: str = SCORES_LAYER) -> np.ndarray:
+    """Per-image classes (N,) to explain: ``None``/``"predicted"`` runs a forward pass for the
+    argmax of the scores; an int or a per-image array is checked against the number of classes
+    (no forward pass)."""
+    if classes is None or isinstance(classes, str):
+        scores = predict_batched(scores_model(model, scores_layer), x, batch_size)[0]
+        return resolve_classes(classes, scores)
+    n_classes = int(model.get_layer(scores_layer).output.shape[-1])
+    return resolve_classes(classes, np.zeros((len(x), n_classes), np.float32))

@@ -37,7 +37,12 @@ from typing import Any
 import keras
 import numpy as np
 
-from drlib.explain.graph import gradients_batched, predict_batched, score_gradient_function
+from drlib.explain.graph import (
+    explained_classes,
+    gradients_batched,
+    predict_batched,
+    score_gradient_function,
+)
 from drlib.explain.graph import scores_model as _scores_model
 from drlib.explain.targets import as_image_batch, pad_rows, resolve_classes
 from drlib.modeling.densenet import SCORES_LAYER
@@ -96,20 +101,11 @@ def saliency(
     x = as_image_batch(images)
     if reduce not in REDUCTIONS:
         raise ValueError(f"reduce must be one of {REDUCTIONS}, got {reduce!r}")
-    chosen = _classes_for(model, x, classes, batch_size, scores_layer)
+    chosen = explained_classes(model, x, classes, batch_size, scores_layer)
     scores, grads = gradients_batched(score_gradient_function(model, scores_layer), x, chosen,
                                       batch_size)
     return SaliencyMaps(maps=reduce_channels(grads, reduce), gradients=grads, classes=chosen,
                         scores=scores)
-
-
-def _classes_for(model: keras.Model, x: np.ndarray, classes: Any, batch_size: int,
-                 scores_layer: str) -> np.ndarray:
-    if classes is None or isinstance(classes, str):
-        return resolve_classes(classes, class_scores(model, x, batch_size=batch_size,
-                                                     scores_layer=scores_layer))
-    n_classes = int(model.get_layer(scores_layer).output.shape[-1])
-    return resolve_classes(classes, np.zeros((len(x), n_classes), np.float32))
 
 
 def smoothgrad_noise(images: np.ndarray, samples: int, noise_level: float,
@@ -220,7 +216,7 @@ def integrated_gradients(
         raise ValueError(f"steps must be positive, got {steps}")
     x = as_image_batch(images)
     base = np.broadcast_to(np.asarray(baseline, dtype=np.float32), x.shape)
-    chosen = _classes_for(model, x, classes, batch_size, scores_layer)
+    chosen = explained_classes(model, x, classes, batch_size, scores_layer)
     alphas = np.linspace(0.0, 1.0, steps + 1, dtype=np.float32)
     weights = np.full(steps + 1, 1.0 / steps, dtype=np.float64)
     weights[[0, -1]] *= 0.5
