@@ -1,4 +1,4 @@
-"""``python -m drlib grade|explain ...``: the screening command (:mod:`drlib.screening.cli`)."""
+"""``python -m drlib grade|explain|cache ...``: the command line (:mod:`drlib.screening.cli`)."""
 
 from drlib.screening.cli import main
 

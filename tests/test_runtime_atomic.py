@@ -27,6 +27,15 @@ def test_write_replaces_whole_file(tmp_path):
     assert sorted(p.name for p in target.parent.iterdir()) == ["manifest.json"]
 
 
+def test_written_file_gets_the_umask_mode_not_mkstemp_0600(tmp_path):
+    old = os.umask(0o022)
+    try:
+        target = atomic_write_text(tmp_path / "summary.csv", "a,b\n")
+    finally:
+        os.umask(old)
+    assert target.stat().st_mode & 0o777 == 0o644
+
+
 def test_failed_block_keeps_old_version_and_leaves_no_debris(tmp_path):
     target = tmp_path / "weights.h5"
     atomic_write_bytes(target, b"complete")

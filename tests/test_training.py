@@ -7,6 +7,7 @@ which model it trains, and these tests must run in seconds on two CPU cores.
 from __future__ import annotations
 
 import json
+import math
 
 import keras
 import numpy as np
@@ -403,3 +404,12 @@ def test_mixed_precision_run_and_policy_mismatch_warning(data, tmp_path):
     assert history.history["loss"][0] == pytest.approx(expected, rel=1e-5)
     with pytest.warns(UserWarning, match="configure_precision"):
         train(tiny_model(), *data, config(tmp_path / "mismatch", epochs=1, mixed_precision="on"))
+
+
+def test_history_csv_reads_keras_na_cells_as_nan(tmp_path):
+    """CSVLogger writes "NA" for a metric an epoch lacks (training without validation data)."""
+    path = tmp_path / "history.csv"
+    path.write_text("epoch,loss,val_loss\n0,1.5,NA\n1,1.25,0.75\n")
+    columns = read_history_csv(path)
+    assert columns["loss"] == [1.5, 1.25]
+    assert math.isnan(columns["val_loss"][0]) and columns["val_loss"][1] == 0.75

@@ -38,6 +38,8 @@ MIN_FOV_FRACTION = 0.02
 MIN_CONTRAST = 3.0
 """Standard deviation of brightness below which an image is "nearly uniform"."""
 
+_ALPHA_MODES = {"RGBA", "RGBa", "PA"}
+
 _GREY_MODES = {"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F", "P;L"}
 
 
@@ -68,8 +70,13 @@ def _jpeg_has_end_marker(data: bytes) -> bool:
     return last_scan >= 0 and data.rfind(b"\xff\xd9") > last_scan
 
 
-def _decode(path: Path) -> Image.Image:
-    """Open and fully decode ``path``; raise FundusImageError on any failure."""
+def _decode(path: Path, min_size: int | None = None) -> Image.Image:
+    """Open and fully decode ``path``; raise FundusImageError on any failure.
+
+    ``min_size``: a JPEG is decoded at the smallest of 1/1, 1/2, 1/4, 1/8 of its size whose
+    both sides are still at least ``min_size`` pixels (PIL's ``draft``: the reduction happens in
+    the JPEG decoder, several times faster than decoding in full and shrinking afterwards).
+    Other formats are decoded in full."""
     _check_truncation_flag()
     if not path.exists():
         raise FundusImageError(path, "file not found")
@@ -80,10 +87,15 @@ def _decode(path: Path) -> Image.Image:
         raise FundusImageError(path, "empty file (0 bytes)")
     try:
         img = Image.open(io.BytesIO(data))
+        if min_size is not None and img.format == "JPEG":
+            img.draft(img.mode, (int(min_size), int(min_size)))
         img.load()
     except UnidentifiedImageError:
         raise FundusImageError(path, "not an image file (PIL cannot identify it)") from None
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
+    except Image.DecompressionBombError as err:
+        raise FundusImageError(path, f"image too large to decode safely: {err} Raise "
+                                     "PIL.Image.MAX_IMAGE_PIXELS to read it.") from None
+    except (OSError, SyntaxError, ValueError) as err:
         text = str(err)
         if "truncated" in text.lower():
             raise FundusImageError(path, f"truncated image file ({text})") from None
@@ -122,26 +134,48 @@ def check_fundus(image: np.ndarray, path: str | Path = "<array>") -> None:
         )
 
 
-def read_fundus(path: str | Path, *, validate: bool = True) -> np.ndarray:
+def read_fundus(
+    path: str | Path, *, validate: bool = True, min_size: int | None = None
+) -> np.ndarray:
     """Read a colour fundus photograph as a uint8 RGB array (H, W, 3).
 
-    The file is decoded completely. RGBA, palette and CMYK images are converted to RGB (alpha is
-    dropped); single-channel images are rejected.
+    The file is decoded completely. How the less common kinds of file are handled, and why:
+
+    * 16 bits per channel (48-bit PNG): PIL keeps the high byte of each channel, the 8-bit
+      photograph a camera exports; converted.
+    * Palette (``P``) and CMYK: converted to RGB, the palette's colours looked up pixel by pixel.
+    * An alpha channel (``RGBA``, ``PA``, a palette with a transparent colour): composited onto
+      black, the background of a fundus photograph. Alpha in a fundus image is a field-of-view
+      mask; dropping it would bring back whatever colour lies under the transparent corners
+      (often white), which the field-of-view search would take for part of the eye.
+    * Grey (``L``, ``I;16``, ``LA``, 1-bit...): refused. A single-channel fundus image is a
+      red-free or other monochrome capture, another modality than the colour photographs the
+      grader learns from; copying the one channel into three would grade it as an eye with no
+      red, not as the photograph it is.
 
     Args:
         path: image file (JPEG, PNG, TIFF, BMP...).
         validate: also run :func:`check_fundus` (grey, black, uniform images are refused).
+        min_size: decode a JPEG at reduced size, keeping both sides at least this many pixels
+            (``None``: full size). The training cache uses it: a 3,888 x 2,592 photograph cached
+            at 224 px needs no more than a quarter of its pixels.
 
     Raises:
         FundusImageError: missing file, not an image, truncated or corrupt data, grey image,
             no field of view. The message names the file and the problem.
     """
     path = Path(path)
-    img = _decode(path)
+    img = _decode(path, min_size)
     if img.mode in _GREY_MODES:
         raise FundusImageError(
             path, f"not a colour fundus photograph: single-channel image (mode {img.mode})"
         )
+    if img.mode in _ALPHA_MODES or (img.mode == "P" and "transparency" in img.info):
+        try:
+            rgba = img.convert("RGBA")
+        except (OSError, ValueError) as err:
+            raise FundusImageError(path, f"cannot convert mode {img.mode} to RGB ({err})") from None
+        img = Image.alpha_composite(Image.new("RGBA", rgba.size, (0, 0, 0, 255)), rgba)
     if img.mode != "RGB":
         try:
             img = img.convert("RGB")

@@ -10,7 +10,10 @@ run is reproducible whatever the number of workers. ``drop_remainder=True`` keep
 the same shape, which a compiled (XLA) step needs to avoid recompiling for the last batch.
 
 :func:`load_arrays` reads a small set into memory once (a few hundred photographs) with a
-small thread pool, for chapters that look at the same images again and again.
+small thread pool, for chapters that look at the same images again and again. A set too big for
+memory (EyePACS' 88,702 photographs) is preprocessed once into a training cache
+(:mod:`drlib.data.cache`, ``drlib cache``) and read memory-mapped by
+:class:`~drlib.data.cache.CacheSequence`, which serves the same batches as this sequence.
 """
 
 from __future__ import annotations

@@ -5,7 +5,9 @@ about 28 MB instead of 85 MB); ``models/<name>.manifest.json`` beside it says ho
 made (configuration, seeds, data fingerprint, backend, device, versions, epochs, wall time,
 throughput, validation kappa and recall per grade) and holds the weights' SHA-256.
 :func:`verify_manifest` recomputes the hash, so a later chapter that loads the weights knows
-they are the ones the manifest describes (and not a half-copied or different file).
+they are the ones the manifest describes (and not a half-copied or different file). Both files
+are written to a temporary name and renamed (:mod:`drlib.runtime.atomic`): a save killed midway
+leaves the previous pair, never a truncated file.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from drlib.runtime.atomic import atomic_path, atomic_write_text
 from drlib.runtime.devices import describe_devices
 from drlib.runtime.paths import find_checkout
 
@@ -53,9 +56,9 @@ def save_inference_weights(model: keras.Model, path: str | Path) -> Path:
     path = Path(path)
     if not path.name.endswith(WEIGHTS_SUFFIX):
         raise ValueError(f"weights file name must end in {WEIGHTS_SUFFIX}: {path}")
-    path.parent.mkdir(parents=True, exist_ok=True)
     view = keras.Model(model.inputs, model.outputs, name=model.name)
-    view.save_weights(str(path))
+    with atomic_path(path) as tmp:  # a killed save never leaves a half-written weights file
+        view.save_weights(str(tmp))
     return path
 
 
@@ -196,7 +199,8 @@ def write_manifest(
         "extra": extra or {},
     }
     manifest_path = models_dir / f"{name}{MANIFEST_SUFFIX}"
-    manifest_path.write_text(json.dumps(_jsonable(manifest), indent=2, sort_keys=True) + "\n")
+    atomic_write_text(manifest_path, json.dumps(_jsonable(manifest), indent=2, sort_keys=True)
+                      + "\n")
     return weights_path, manifest_path
 
 

@@ -21,9 +21,17 @@ from pathlib import Path
 PARTIAL_MARK = ".partial-"
 
 
+def _default_mode() -> int:
+    # mkstemp creates 0600 files; a finished file gets the mode open() would give it (umask).
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def _temporary_name(target: Path) -> Path:
     fd, name = tempfile.mkstemp(prefix=f".{target.name}{PARTIAL_MARK}", dir=target.parent)
     os.close(fd)
+    os.chmod(name, _default_mode())
     return Path(name)
 
 

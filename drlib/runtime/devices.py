@@ -1,16 +1,26 @@
-"""Which devices a run uses, and data parallelism over all of them on the JAX backend.
+"""Which devices a run uses, and data parallelism over all of them.
 
-Keras 3's distribution API (``keras.distribution.DataParallel``) replicates the variables on
-every device and splits each batch along its first axis; it is implemented for the JAX
-backend. On TensorFlow (the CPU default of the course) or with one device there is nothing to
-distribute, and :func:`use_data_parallel` says so and returns ``None``.
+Two ways to train on several accelerators, one per backend:
 
-Call :func:`use_data_parallel` *before* building the model: variables are placed when they are
-created. The global batch size must be a multiple of the number of devices.
+* JAX: Keras 3's distribution API (``keras.distribution.DataParallel``) replicates the
+  variables on every device and splits each batch along its first axis.
+  :func:`use_data_parallel` sets it up; call it *before* building the model (variables are
+  placed when they are created). The global batch size must be a multiple of the number of
+  devices (:func:`check_batch_size`, which :func:`drlib.training.train` calls). On another
+  backend, or with one device, it says so and returns ``None``.
+* TensorFlow: a ``tf.distribute.MirroredStrategy`` (:func:`use_mirrored_strategy`). Build the
+  model *and* call :func:`drlib.training.train` inside ``with strategy.scope():`` (Keras takes
+  the strategy in effect when the model is created, and ``train`` compiles the model, which
+  creates the optimizer's variables). Each batch is split over the replicas and the gradients
+  summed; the loss is scaled by the number of replicas, so the same global batch gives the
+  same training as on one device.
+
+Both are tested on CPU with two virtual devices (``tests/test_distribute.py``): the loss curve
+is the one of a single device within float32 rounding.
 
 Device names come from Keras (``keras.distribution.list_devices``) and, for a human-readable
-description, from ``nvidia-smi`` and ``/proc/cpuinfo``, so this module never imports a
-backend library itself.
+description, from ``nvidia-smi`` and ``/proc/cpuinfo``; TensorFlow is imported only by
+:func:`use_mirrored_strategy`, on the TensorFlow backend.
 """
 
 from __future__ import annotations
@@ -116,6 +126,39 @@ def use_data_parallel(
     if verbose:
         print(f"data parallel over {len(devices)} devices: {', '.join(devices)}")
     return distribution
+
+
+def use_mirrored_strategy(devices: list[str] | None = None, verbose: bool = True) -> Any:
+    """A ``tf.distribute.MirroredStrategy`` over all GPUs (or ``devices``), on TensorFlow.
+
+    Args:
+        devices: TensorFlow device names (``"/gpu:0"``...); default: every logical GPU, or
+            every logical CPU when there is no GPU and the CPU was split into several (tests).
+        verbose: print what was decided.
+
+    Returns:
+        The strategy (enter ``strategy.scope()`` to build and train the model), or ``None`` on
+        another backend or with fewer than two devices.
+    """
+    backend = keras.backend.backend()
+    if backend != "tensorflow":
+        if verbose:
+            print(f"mirrored strategy: not used on the {backend} backend "
+                  "(use use_data_parallel on JAX)")
+        return None
+    import tensorflow as tf
+
+    if devices is None:
+        found = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+        devices = [d.name for d in found]
+    if len(devices) < 2:
+        if verbose:
+            print(f"mirrored strategy: one device ({', '.join(devices)}), nothing to distribute")
+        return None
+    strategy = tf.distribute.MirroredStrategy(devices=list(devices))
+    if verbose:
+        print(f"mirrored strategy over {len(devices)} devices: {', '.join(devices)}")
+    return strategy
 
 
 def check_batch_size(batch_size: int, what: str = "batch_size") -> None:

@@ -1,4 +1,4 @@
-"""The command line: ``drlib grade`` and ``drlib explain`` (or ``python -m drlib ...``).
+"""The command line: ``drlib grade``, ``drlib explain``, ``drlib cache`` (or ``python -m drlib``).
 
 ``grade`` writes, for every photograph found, the grade probabilities on the model's label scale,
 the predicted and expected grade and the referable flag; ``explain`` adds the class activation map
@@ -8,7 +8,8 @@ output folder (default ``screening_output/``), with the model's input for every 
 
 A photograph that cannot be used is skipped with the reason and the rest are graded. Exit status:
 0 when at least one photograph was graded, 1 when none was (the summary says why), 2 for a usage
-error or an output folder that cannot be written, 3 when the model cannot be used (manifest or
+error or an output folder that cannot be written or whose disk is too full (both checked before
+the model is loaded: :func:`output_bytes_needed`), 3 when the model cannot be used (manifest or
 weights missing, corrupt or not matching; the message names the file).
 """
 
@@ -24,6 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from drlib.screening import cache_command
 from drlib.screening.engine import (
     DEFAULT_MODEL,
     METHODS,
@@ -52,8 +54,9 @@ _EPILOG = "\n\n".join(textwrap.fill(paragraph, 96) for paragraph in (
     "sha256, label scale, counts, skipped files with reasons), report.html (one page: inputs, "
     "grades, overlays, skipped files), images/ (the model's input, and for `explain` the "
     f"overlays, as PNG). A photograph is flagged {REFERABLE_RULE}.",
-    "exit status: 0 at least one photograph graded; 1 none graded; 2 usage error or output "
-    "folder not writable; 3 model manifest or weights missing, corrupt or not matching.",
+    "exit status: 0 at least one photograph graded; 1 none graded; 2 usage error, output "
+    "folder not writable or its disk too full (checked before grading); 3 model manifest or "
+    "weights missing, corrupt or not matching.",
     DISCLAIMER,
 ))
 
@@ -89,7 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="drlib", description=_DESCRIPTION, epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    commands = parser.add_subparsers(dest="command", metavar="{grade,explain}", required=True)
+    commands = parser.add_subparsers(dest="command", metavar="{grade,explain,cache}",
+                                     required=True)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("paths", nargs="+", metavar="PATH",
                         help="photograph files or folders (searched recursively)")
@@ -119,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
             "the saliency map over the model's input.", 96), epilog=_EPILOG)
     explain.add_argument("--method", type=_methods, default=list(METHODS), metavar="M[,M]",
                          help=f"maps to draw, comma-separated (default: {','.join(METHODS)})")
+    cache_command.add_parser(commands)
     return parser
 
 
@@ -198,6 +203,16 @@ class _Run:
         bar.update(len(batch))
 
 
+def output_bytes_needed(n_images: int, image_size: int, n_methods: int, embed: bool) -> int:
+    """Disk space a run asks for before it starts (an upper bound): per photograph, its input
+    and overlay PNGs at no better than raw size (S x S x 3 bytes, plus 1 KiB each), the same
+    again as base64 (4/3) when embedded in the page, and 4 KiB of CSV, JSON and HTML; plus 1 MiB.
+    """
+    png = int(image_size) ** 2 * 3 + 1024
+    per_image = png * (1 + n_methods) * (1 + (4 / 3 if embed else 0)) + 4096
+    return int(n_images * per_image) + (1 << 20)
+
+
 def _model_description(settings: Any) -> dict[str, Any]:
     from drlib.runtime.backend import name as backend_name
 
@@ -222,6 +237,8 @@ def run(args: argparse.Namespace) -> int:
 
     from drlib.data.image_io import FundusImageError
     from drlib.data.records import SkippedItem
+    from drlib.runtime.atomic import remove_debris
+    from drlib.runtime.storage import check_output_folder
     from drlib.screening.inputs import collect_images, prepare_image
     from drlib.screening.report import build_summary, write_csv, write_html, write_json
 
@@ -232,13 +249,15 @@ def run(args: argparse.Namespace) -> int:
     except ModelError as err:
         print(f"drlib: error: the model cannot be used: {err}", file=sys.stderr)
         return EXIT_MODEL
-    try:
-        (out_dir / "images").mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        print(f"drlib: error: cannot create the output folder {out_dir}: {err}", file=sys.stderr)
-        return EXIT_USAGE
-
     inputs = collect_images(args.paths, exclude=out_dir / "images")
+    try:  # before the model is loaded and anything graded: can the results be written?
+        check_output_folder(out_dir, output_bytes_needed(
+            len(inputs.images), settings.image_size, len(methods), args.embed_images))
+        (out_dir / "images").mkdir(exist_ok=True)
+    except OSError as err:
+        print(f"drlib: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    remove_debris(out_dir)  # half-written files of an earlier run that was killed
     skipped: list[SkippedItem] = list(inputs.skipped)
     if not args.quiet:
         print(f"drlib {args.command}: {len(inputs.images)} photograph(s); model {settings.name}, "
@@ -328,6 +347,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("MPLBACKEND", "Agg")  # overlays are written as files, never shown
     args = build_parser().parse_args(argv)
+    if args.command == "cache":
+        return cache_command.run_cache(args)
     return run(args)
 
 

@@ -27,7 +27,6 @@ from typing import Any
 import numpy as np
 
 from drlib.core.grades import N_GRADES
-from drlib.evaluation.splits import first_recorded
 from drlib.runtime.paths import models_dir
 
 DEFAULT_MODEL = "densenet121_cpu"
@@ -96,6 +95,7 @@ def model_settings(manifest_path: str | Path) -> ModelSettings:
             or the manifest lacks the input size, or names an unknown preprocessing.
     """
     from drlib.data.preprocess import PREPROCESSORS
+    from drlib.evaluation.splits import first_recorded  # loads Keras: only when a model is used
     from drlib.modeling.manifest import ManifestError, verify_manifest
 
     path = Path(manifest_path)

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from drlib.data.image_io import IMAGE_EXTENSIONS, FundusImageError, read_fundus
+from drlib.data.image_io import image_size as image_size_of
 from drlib.data.preprocess import PREPROCESSORS, find_field_of_view
 from drlib.data.records import SkippedItem
 
@@ -115,12 +116,20 @@ class PreparedImage:
     original_shape: tuple[int, int]
 
 
+DRAFT_FACTOR = 2
+"""A JPEG is decoded at reduced size (PIL ``draft``: 1/2, 1/4 or 1/8, in the decoder) as long as
+both its sides stay at least this many times the model's input size: an 8,000 x 6,000 photograph
+graded at 224 px is decoded at 1,000 x 750 instead of 48 megapixels."""
+
+
 def prepare_image(path: str | Path, image_size: int, preprocess: str = "plain") -> PreparedImage:
     """Read ``path`` and preprocess it as the model was trained (``preprocess``, ``image_size``).
 
     The preprocessing is ``PREPROCESSORS[preprocess]`` with the field of view that function would
     find itself (:func:`drlib.data.preprocess.find_field_of_view`), so the image is exactly the
     one training fed the network; the field-of-view mask goes through the same crop and resize.
+    A JPEG much larger than the input is decoded at reduced size (:data:`DRAFT_FACTOR`);
+    ``original_shape`` is the size of the file all the same.
 
     Raises:
         FundusImageError: the file is missing, not an image, truncated or corrupt, grey, black
@@ -130,7 +139,7 @@ def prepare_image(path: str | Path, image_size: int, preprocess: str = "plain") 
     if preprocess not in PREPROCESSORS:
         raise ValueError(f"unknown preprocess {preprocess!r}; use one of {sorted(PREPROCESSORS)}")
     path = Path(path)
-    photograph = read_fundus(path)
+    photograph = read_fundus(path, min_size=DRAFT_FACTOR * int(image_size))
     try:
         fov = find_field_of_view(photograph)
         image, masks = PREPROCESSORS[preprocess](
@@ -144,5 +153,4 @@ def prepare_image(path: str | Path, image_size: int, preprocess: str = "plain") 
     mask = masks["fov"]
     if not mask.any():  # cannot happen for a found field of view; keep the maps drawable anyway
         mask = np.ones(image.shape[:2], dtype=bool)
-    return PreparedImage(path=path, image=image, fov=mask,
-                         original_shape=(int(photograph.shape[0]), int(photograph.shape[1])))
+    return PreparedImage(path=path, image=image, fov=mask, original_shape=image_size_of(path))

@@ -18,7 +18,8 @@ For the batch: ``results.csv`` (one row per graded photograph), ``summary.json``
 weights' SHA-256, the scale, counts, every skipped file with the reason, the disclaimer) and
 ``report.html``, one page with inline styles and no external resources: the photographs' inputs
 as thumbnails, the grades, the overlays (linked PNGs beside it, or embedded), the skipped files
-and :data:`DISCLAIMER`.
+and :data:`DISCLAIMER`. Every file is written to a temporary name and renamed
+(:mod:`drlib.runtime.atomic`): an interrupted run never leaves a half-written CSV, JSON or page.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from __future__ import annotations
 import base64
 import csv
 import html
+import io
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -35,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from drlib.core.grades import GRADE_NAMES
+from drlib.runtime.atomic import atomic_path, atomic_write_text
 
 if TYPE_CHECKING:  # drlib.data takes a second to import; `drlib --help` should not wait for it
     from drlib.data.records import SkippedItem
@@ -161,8 +164,8 @@ def save_png(pixels: np.ndarray, path: str | Path) -> Path:
     from PIL import Image
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(np.asarray(pixels, dtype=np.uint8)).save(path, format="PNG")
+    with atomic_path(path) as tmp:
+        Image.fromarray(np.asarray(pixels, dtype=np.uint8)).save(tmp, format="PNG")
     return path
 
 
@@ -195,12 +198,11 @@ def write_csv(results: Sequence[ImageResult], path: str | Path, label_scale: str
               methods: Sequence[str] = ()) -> Path:
     """``results.csv``: one row per graded photograph (a header only when none was graded)."""
     header, rows = csv_rows(results, label_scale, methods)
-    path = Path(path)
-    with path.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=header)
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=header, lineterminator="\r\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return atomic_write_text(path, buffer.getvalue())
 
 
 def image_entry(result: ImageResult, label_scale: str) -> dict[str, Any]:
@@ -274,9 +276,7 @@ def build_summary(
 
 
 def write_json(summary: Mapping[str, Any], path: str | Path) -> Path:
-    path = Path(path)
-    path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    return path
+    return atomic_write_text(path, json.dumps(summary, indent=2) + "\n")
 
 
 _STYLE = """
@@ -387,5 +387,4 @@ def write_html(summary: Mapping[str, Any], results: Sequence[ImageResult], path:
                methods: Sequence[str] = (), embed: bool = False) -> Path:
     """``report.html`` (PNGs linked relative to its folder, or embedded as base64)."""
     path = Path(path)
-    path.write_text(render_html(summary, results, path.parent, methods, embed), encoding="utf-8")
-    return path
+    return atomic_write_text(path, render_html(summary, results, path.parent, methods, embed))

@@ -1,20 +1,38 @@
 """Callbacks that make a training run resumable, timed and logged.
 
-Keras' ``BackupAndRestore`` brings back the weights, the optimizer state and the epoch number
-after an interruption, but ``EarlyStopping``, ``ReduceLROnPlateau`` and ``ModelCheckpoint``
-start counting afresh in every ``fit`` call. The ``Resumable*`` versions here replay the
-monitored values of the epochs already run (read back from ``history.csv``) so that patience
-and the best value carry over: an interrupted and resumed run stops where an uninterrupted one
-would.
+:class:`TrainingBackup` saves the weights, the optimizer state and the epoch number at the end
+of every epoch so that a killed run can resume (:func:`restore_backup`), but
+``EarlyStopping`` and ``ReduceLROnPlateau`` start counting afresh in every ``fit`` call. The
+``Resumable*`` versions here replay the monitored values of the epochs already run (read back
+from ``history.csv``) so that patience and the best value carry over: an interrupted and
+resumed run stops where an uninterrupted one would.
+
+Every file a later run trusts is written through :mod:`drlib.runtime.atomic` (a temporary name
+in the same folder, then :func:`os.replace`): Keras' own ``ModelCheckpoint`` and
+``BackupAndRestore`` write in place, so a run killed during a save leaves a truncated file that
+the next run would load. :class:`AtomicCheckpoint` and :class:`TrainingBackup` replace them. The
+backup writes the weights under a name that carries the epoch, then the small JSON file that
+points to them: a kill at any moment leaves either the previous consistent pair or the new one.
 """
 
 from __future__ import annotations
 
+import json
+import math
+import shutil
 import time
+import warnings
 from collections.abc import Sequence
+from pathlib import Path
 
 import keras
 import numpy as np
+
+from drlib.modeling.manifest import sha256sum
+from drlib.runtime.atomic import atomic_path, atomic_write_text, remove_debris
+
+BACKUP_METADATA = "training_metadata.json"
+"""The backup's pointer file: ``{"epoch": n, "weights": file name, "sha256": ...}``."""
 
 
 def _improves(value: float, best: float | None, mode: str, min_delta: float) -> bool:
@@ -43,8 +61,8 @@ def replay_reduce_lr(
 ) -> tuple[float | None, int, int]:
     """State of ``ReduceLROnPlateau`` after ``values``: (best, wait, cooldown_counter).
 
-    The learning rate itself needs no replay: it is an optimizer variable, restored by
-    ``BackupAndRestore``.
+    The learning rate itself needs no replay: it is an optimizer variable, restored with the
+    weights by :func:`restore_backup`.
     """
     best, wait, cooldown_counter = None, 0, 0
     for value in values:
@@ -175,3 +193,134 @@ class CompactProgbar(keras.callbacks.ProgbarLogger):
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         super().on_epoch_end(epoch, self._shown(logs))
+
+
+class AtomicCheckpoint(keras.callbacks.Callback):
+    """Keras' ``ModelCheckpoint`` (per epoch) written atomically: whole or not at all.
+
+    Args:
+        filepath: target file; ``{epoch}`` (1-based, as Keras) and log keys are formatted in,
+            e.g. ``"epoch_{epoch:03d}.keras"``. ``.keras`` for a whole model, ``.weights.h5``
+            with ``save_weights_only``.
+        monitor, mode: the quantity and direction that ``save_best_only`` watches.
+        save_best_only: save only when ``monitor`` improves on the best value so far.
+        save_weights_only: ``model.save_weights`` instead of ``model.save``.
+        initial_value_threshold: best value before the first epoch (a resumed run passes the
+            best of its earlier epochs, so it does not overwrite a better checkpoint).
+    """
+
+    async_safe = True  # saves at epoch end only; keeps Keras' asynchronous batch-end dispatch
+
+    def __init__(self, filepath: str | Path, monitor: str = "val_loss", mode: str = "min",
+                 save_best_only: bool = False, save_weights_only: bool = False,
+                 initial_value_threshold: float | None = None) -> None:
+        super().__init__()
+        if mode not in ("min", "max"):
+            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
+        self.filepath = str(filepath)
+        self.monitor = monitor
+        self.mode = mode
+        self.save_best_only = save_best_only
+        self.save_weights_only = save_weights_only
+        self.best = initial_value_threshold
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = logs or {}
+        if self.save_best_only:
+            value = logs.get(self.monitor)
+            if value is None or math.isnan(float(value)):
+                warnings.warn(f"cannot save the best checkpoint {self.filepath}: {self.monitor!r} "
+                              f"is not available (logs have {sorted(logs)})", stacklevel=2)
+                return
+            if not _improves(float(value), self.best, self.mode, 0.0):
+                return
+            self.best = float(value)
+        path = Path(self.filepath.format(epoch=epoch + 1, **logs))
+        with atomic_path(path) as tmp:
+            if self.save_weights_only:
+                self.model.save_weights(str(tmp))
+            else:
+                self.model.save(str(tmp))
+
+
+class TrainingBackup(keras.callbacks.Callback):
+    """The state of a run at the end of every epoch, for :func:`restore_backup` after a kill.
+
+    In ``backup_dir``: ``epoch_NNNN.weights.h5`` (the weights with the optimizer state: Adam's
+    moments, its step count and learning rate) and :data:`BACKUP_METADATA`, which names that
+    file, its SHA-256 and the number of completed epochs. The weights are written first, then
+    the metadata, each atomically; older weights files are removed after. The folder is removed
+    when ``fit`` completes (as Keras' ``BackupAndRestore`` does); an exception or a kill leaves
+    it for the next run. Put it last among the callbacks, so that an epoch's backup comes after
+    its history row and checkpoints.
+    """
+
+    async_safe = True
+
+    def __init__(self, backup_dir: str | Path) -> None:
+        super().__init__()
+        self.backup_dir = Path(backup_dir)
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self.backup_dir.mkdir(parents=True, exist_ok=True)
+        name = f"epoch_{epoch + 1:04d}.weights.h5"
+        with atomic_path(self.backup_dir / name) as tmp:
+            self.model.save_weights(str(tmp))
+        metadata = {"epoch": epoch + 1, "weights": name,
+                    "sha256": sha256sum(self.backup_dir / name)}
+        atomic_write_text(self.backup_dir / BACKUP_METADATA, json.dumps(metadata) + "\n")
+        for old in self.backup_dir.glob("epoch_*.weights.h5"):
+            if old.name != name:
+                old.unlink()
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        shutil.rmtree(self.backup_dir, ignore_errors=True)
+
+
+class BackupError(ValueError):
+    """A training backup cannot be used; the message names the file and the problem."""
+
+
+def read_backup(backup_dir: str | Path) -> dict | None:
+    """The metadata of the backup in ``backup_dir`` (``None`` when there is none), after
+    removing the debris of a save that was killed midway.
+
+    Also reads the layout of Keras' ``BackupAndRestore`` (``latest.weights.h5``), which
+    earlier versions of the course wrote.
+
+    Raises:
+        BackupError: the metadata is not valid JSON, or the weights it names are missing or do
+            not match their SHA-256 (the message names the file).
+    """
+    backup_dir = Path(backup_dir)
+    remove_debris(backup_dir)
+    meta = backup_dir / BACKUP_METADATA
+    if not meta.is_file():
+        return None
+    try:
+        metadata = json.loads(meta.read_text())
+        metadata["epoch"] = int(metadata["epoch"])
+    except (ValueError, KeyError, TypeError) as err:
+        raise BackupError(f"unreadable training backup {meta}: {err}") from None
+    metadata.setdefault("weights", "latest.weights.h5")
+    weights = backup_dir / metadata["weights"]
+    if not weights.is_file():
+        raise BackupError(f"training backup {meta} names {weights}, which does not exist; "
+                          f"delete {backup_dir} to start the run again")
+    if "sha256" in metadata and sha256sum(weights) != metadata["sha256"]:
+        raise BackupError(f"training backup weights {weights} do not match their SHA-256 in "
+                          f"{meta}; delete {backup_dir} to start the run again")
+    metadata["weights_path"] = weights
+    return metadata
+
+
+def restore_backup(model: keras.Model, backup_dir: str | Path) -> int | None:
+    """Load the state saved by :class:`TrainingBackup` into a compiled ``model``; return the
+    number of epochs it had completed (the ``initial_epoch`` to resume at), or ``None``."""
+    metadata = read_backup(backup_dir)
+    if metadata is None:
+        return None
+    if model.optimizer is not None and not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)
+    model.load_weights(str(metadata["weights_path"]))
+    return metadata["epoch"]

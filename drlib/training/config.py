@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from drlib.runtime.atomic import atomic_write_text
+
 PRECISION_MODES = ("auto", "on", "off")
 CLASS_WEIGHT_MODES = (None, "balanced")
 
@@ -166,6 +168,7 @@ class TrainingHistory:
         }
 
     def save_json(self, path: str | Path) -> Path:
+        """Write the history as JSON, atomically (a killed write leaves the old file)."""
         path = Path(path)
-        path.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
+        atomic_write_text(path, json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
         return path

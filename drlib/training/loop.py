@@ -8,18 +8,30 @@ Layout of ``config.output_dir``::
     checkpoints/last.keras     the full model (with optimizer) at the end of the latest epoch
     checkpoints/best.weights.h5  weights of the best epoch so far (``config.monitor``)
     checkpoints/epoch_NNN.keras  every epoch, if ``config.keep_epoch_checkpoints``
-    backup/                    Keras BackupAndRestore state; removed when a run completes
+    backup/                    the state of the latest epoch (:class:`TrainingBackup`); removed
+                               when a run completes
 
 Resumption: if ``backup/`` holds the state of an interrupted run, calling ``train`` again with
 the same ``output_dir`` (and the same config, ``epochs`` and ``verbose`` aside) restores the
 weights, the optimizer state and the epoch counter, drops any history row written after the
 backup, and trains only the remaining epochs. If ``backup/`` is absent the run starts at
 epoch 0 and the history files are overwritten.
+
+Faults: every file here except ``history.csv`` is written to a temporary name and renamed
+(:mod:`drlib.runtime.atomic`), so a run killed at any moment (``SIGKILL``, power loss) leaves
+complete files and ``*.partial-*`` debris, which the next call removes. ``history.csv`` is
+appended to one row per epoch; rows after the backup's epoch, and a half-written last row, are
+dropped on resumption. Before anything is written, ``train`` checks that ``output_dir`` can be
+written and has room for the checkpoints (:func:`drlib.runtime.storage.check_output_folder`).
+Seeded data (:class:`~drlib.training.data.ArrayBatches`) and the restored optimizer state make
+the resumed run end with the weights of an uninterrupted one (bit for bit on TensorFlow's CPU
+kernels, tested in ``tests/test_faults.py``).
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import warnings
@@ -27,15 +39,22 @@ from pathlib import Path
 from typing import Any
 
 import keras
+import numpy as np
 
+from drlib.runtime.atomic import atomic_write_text, remove_debris
 from drlib.runtime.devices import check_batch_size
+from drlib.runtime.storage import check_output_folder
 from drlib.training.callbacks import (
+    AtomicCheckpoint,
     CompactProgbar,
     EpochSync,
     LearningRateLog,
     ResumableEarlyStopping,
     ResumableReduceLROnPlateau,
     Throughput,
+    TrainingBackup,
+    read_backup,
+    restore_backup,
 )
 from drlib.training.config import TrainConfig, TrainingHistory
 from drlib.training.data import (
@@ -56,14 +75,31 @@ CONFIG_JSON = "train_config.json"
 
 
 def backup_epoch(output_dir: str | Path) -> int | None:
-    """Number of completed epochs saved by an interrupted run, or ``None`` if none is pending."""
-    meta = Path(output_dir) / BACKUP_DIR / "training_metadata.json"
-    if not meta.is_file():
-        return None
-    try:
-        return int(json.loads(meta.read_text())["epoch"])
-    except (ValueError, KeyError) as err:
-        raise ValueError(f"unreadable training backup {meta}: {err}") from err
+    """Number of completed epochs saved by an interrupted run, or ``None`` if none is pending.
+
+    Raises:
+        BackupError (a ValueError): the backup's metadata is unreadable or its weights are
+            missing or do not match their SHA-256.
+    """
+    metadata = read_backup(Path(output_dir) / BACKUP_DIR)
+    return None if metadata is None else metadata["epoch"]
+
+
+def checkpoint_bytes(model: keras.Model) -> int:
+    """Bytes of one saved training state: the weights plus Adam's two moments per trainable
+    weight (a ``.keras`` file or a compiled model's ``.weights.h5``), before file overhead."""
+    total = sum(int(np.prod(w.shape)) * np.dtype(w.dtype).itemsize for w in model.weights)
+    trainable = sum(int(np.prod(w.shape)) * 4 for w in model.trainable_weights)
+    return int(total + 2 * trainable)
+
+
+def bytes_needed(model: keras.Model, config: TrainConfig) -> int:
+    """Free disk space ``train`` asks for before it starts (an upper bound): at the peak of a
+    save, ``last.keras``, ``best.weights.h5`` and the backup exist while a new copy of one of
+    them is written (4 training states), plus one ``.keras`` per epoch with
+    ``keep_epoch_checkpoints``, plus 1 MiB for the history and configuration files."""
+    states = 4 + (config.epochs if config.keep_epoch_checkpoints else 0)
+    return states * checkpoint_bytes(model) + (1 << 20)
 
 
 def read_history_csv(path: str | Path) -> dict[str, list[float]]:
@@ -76,13 +112,25 @@ def read_history_csv(path: str | Path) -> dict[str, list[float]]:
     columns: dict[str, list[float]] = {}
     for row in rows:
         for key, value in row.items():
-            number = float(value) if value not in ("", None) else math.nan
+            # CSVLogger writes "NA" for a metric an epoch did not have (no validation data)
+            number = float(value) if value not in ("", None, "NA") else math.nan
             columns.setdefault(key, []).append(number)
     return columns
 
 
+def _epoch_of_row(row: list[str], width: int) -> int | None:
+    """The epoch of a complete CSVLogger row, or ``None`` for a half-written one."""
+    if len(row) != width:
+        return None
+    try:
+        return int(float(row[0]))
+    except ValueError:
+        return None
+
+
 def _truncate_history(path: Path, keep_epochs: int) -> None:
-    """Keep the header and the rows of epochs ``0..keep_epochs-1`` of a CSVLogger file."""
+    """Keep the header and the complete rows of epochs ``0..keep_epochs-1`` of a CSVLogger
+    file (a row cut short by a kill has fewer cells than the header and is dropped)."""
     if not path.is_file():
         return
     with path.open(newline="") as f:
@@ -90,9 +138,14 @@ def _truncate_history(path: Path, keep_epochs: int) -> None:
     if not rows:
         return
     header, body = rows[0], rows[1:]
-    kept = [r for r in body if r and int(float(r[0])) < keep_epochs]
-    with path.open("w", newline="") as f:
-        csv.writer(f).writerows([header, *kept])
+    kept = []
+    for row in body:
+        epoch = _epoch_of_row(row, len(header))
+        if epoch is not None and epoch < keep_epochs:
+            kept.append(row)
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows([header, *kept])  # "\r\n", as Keras' CSVLogger writes
+    atomic_write_text(path, buffer.getvalue())
 
 
 def _check_config(config: TrainConfig, output_dir: Path) -> None:
@@ -202,9 +255,12 @@ def train(
         check_batch_size(size, what)
 
     output_dir = Path(config.output_dir)
+    # Before anything is written or trained: the folder can be written and has room.
+    check_output_folder(output_dir, bytes_needed(model, config), "the training output folder")
     checkpoints = output_dir / CHECKPOINT_DIR
     checkpoints.mkdir(parents=True, exist_ok=True)
     history_csv = output_dir / HISTORY_CSV
+    remove_debris(output_dir)  # what a killed save left behind is never read
 
     expected_policy = resolve_precision(config.mixed_precision)
     if model.dtype_policy.name != expected_policy:
@@ -226,7 +282,7 @@ def train(
         for stale in stale_files:
             if stale.is_file():
                 stale.unlink()
-    (output_dir / CONFIG_JSON).write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+    atomic_write_text(output_dir / CONFIG_JSON, json.dumps(config.to_dict(), indent=2) + "\n")
     previous = read_history_csv(history_csv)
 
     seed_everything(config.seed)
@@ -240,6 +296,8 @@ def train(
     _compile(model, config)
     if hasattr(model, "_initial_epoch"):
         model._initial_epoch = None  # Keras keeps the epoch of an earlier restore otherwise
+    if resume_epoch is not None:
+        restore_backup(model, output_dir / BACKUP_DIR)  # weights and optimizer state
 
     run_callbacks: list[keras.callbacks.Callback] = [
         EpochSync(train_ds),
@@ -252,9 +310,9 @@ def train(
     run_callbacks += [
         LearningRateLog(),
         keras.callbacks.CSVLogger(str(history_csv), append=resume_epoch is not None),
-        keras.callbacks.ModelCheckpoint(str(checkpoints / "last.keras")),
-        keras.callbacks.ModelCheckpoint(
-            str(checkpoints / "best.weights.h5"),
+        AtomicCheckpoint(checkpoints / "last.keras"),
+        AtomicCheckpoint(
+            checkpoints / "best.weights.h5",
             monitor=monitor,
             mode=mode,
             save_best_only=True,
@@ -263,9 +321,7 @@ def train(
         ),
     ]
     if config.keep_epoch_checkpoints:
-        run_callbacks.append(
-            keras.callbacks.ModelCheckpoint(str(checkpoints / "epoch_{epoch:03d}.keras"))
-        )
+        run_callbacks.append(AtomicCheckpoint(checkpoints / "epoch_{epoch:03d}.keras"))
     early_stopping = None
     if config.patience is not None:
         early_stopping = ResumableEarlyStopping(
@@ -284,22 +340,16 @@ def train(
                 verbose=1 if config.verbose else 0,
             )
         )
-    for callback in run_callbacks:
-        if isinstance(callback, keras.callbacks.ModelCheckpoint):
-            # Saving once per epoch, their batch-end hooks only count batches: safe to run
-            # asynchronously, so that on JAX they do not force a device sync after every step.
-            callback.async_safe = True
     run_callbacks += list(callbacks or [])
     if config.verbose:
         run_callbacks.append(CompactProgbar())
     # Last, so that the backup of an epoch is written after its history row and checkpoints.
-    backup = keras.callbacks.BackupAndRestore(str(output_dir / BACKUP_DIR), save_freq="epoch")
-    backup.async_safe = True
-    run_callbacks.append(backup)
+    run_callbacks.append(TrainingBackup(output_dir / BACKUP_DIR))
 
     model.fit(
         train_ds,
         epochs=config.epochs,
+        initial_epoch=resume_epoch or 0,
         callbacks=run_callbacks,
         class_weight=_class_weight(train_data, config),
         shuffle=False,  # datasets shuffle themselves, seeded by epoch (Keras would use `random`)
