@@ -1,6 +1,7 @@
 # The course's two commands: `make book` (build the book into _build/html) and `make test`
-# (lint, import layers, unit tests, notebook regression checks, strict book build). Both need only python3 and
-# make: the first run creates the virtual environment.
+# (lint, import layers, unit tests, notebook regression checks, strict book build, browser check). Both need
+# only python3 and make (the browser check also Chromium, which `make chromium` installs with apt-get
+# where missing): the first run creates the virtual environment.
 
 PY ?= python3
 VENV ?= .venv
@@ -18,7 +19,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 # --all: rebuild every page, so a warning in an unchanged page is reported again, not cached away.
 JB_BUILD := $(BIN)/jupyter-book build . --all -W -n --keep-going
 
-.PHONY: venv book test bench rerun clean
+.PHONY: venv book test chromium browser-check bench rerun clean
 
 venv: $(STAMP)
 
@@ -34,12 +35,32 @@ $(STAMP): pyproject.toml
 book: venv
 	$(JB_BUILD)
 
+# The main pytest run records the time of every test file and chapter notebook in
+# _build/test_durations.json (scripts/pytest_durations.py); the book's appendix page "Cost of the
+# test command" shows it. The browser check needs the built book, so it comes last.
+DURATIONS_JSON := _build/test_durations.json
+BROWSER_CHECK := $(BIN)/pytest tests_browser
+
 # Any failing step fails the target (pytest's exit code 5, "no tests collected", included).
-test: venv
-	$(BIN)/ruff check drlib tests benchmarks
+# chromium comes first so that a missing browser stops the run at once, not after the tests.
+test: venv chromium
+	$(BIN)/ruff check drlib tests tests_browser benchmarks scripts
 	$(BIN)/lint-imports
-	$(BIN)/pytest
+	PYTHONPATH=scripts$${PYTHONPATH:+:$$PYTHONPATH} $(BIN)/pytest -p pytest_durations --durations-json $(DURATIONS_JSON)
 	$(JB_BUILD)
+	$(BROWSER_CHECK)
+
+# Debian's chromium for the browser check, installed with apt-get (through sudo when not root)
+# only where no Chromium or Chrome is found; CHROMIUM=/path/to/browser uses another one.
+chromium: venv
+	@$(BIN)/python scripts/check_book_browser.py --find-browser || \
+		{ sh scripts/install_chromium.sh && $(BIN)/python scripts/check_book_browser.py --find-browser; }
+
+# Headless Chromium opens every page of the already built book (make book) and fails on a broken
+# image or internal link, raw TeX, a traceback or a missing figure; screenshots go to
+# _build/screenshots/.
+browser-check: venv chromium
+	$(BROWSER_CHECK)
 
 # Rerun every chapter in the book's order with papermill (PROFILE=gpu on a lent GPU machine, with
 # KERAS_BACKEND=jax), replacing each notebook only when it ran cleanly, then rebuild the book.

@@ -98,3 +98,21 @@ def test_plot_reliability_bars_are_the_bin_accuracies() -> None:
     heights = [patch.get_height() for patch in ax.containers[0]]
     np.testing.assert_allclose(heights, diagram.accuracy[filled])
     assert f"ECE {diagram.ece:.3f}" in ax.get_title()
+    # every filled bin carries its image count, in bin order
+    assert [t.get_text() for t in ax.texts] == [str(n) for n in diagram.counts[filled]]
+
+
+def test_plot_roc_log_fpr_spreads_the_left_edge() -> None:
+    fpr = np.array([0.0, 0.01, 0.1, 1.0])
+    tpr = np.array([0.0, 0.5, 0.8, 1.0])
+    points = [OperatingPoint("specificity>=0.98", 0.98, 0.5, 0.5, 0.99)]
+    _, ax = plt.subplots()
+    plotting.plot_roc(fpr, tpr, points, ax, log_fpr=True)
+    assert ax.get_xscale() == "log"
+    assert ax.get_xlim() == pytest.approx((0.005, 1.0))
+    chance = ax.lines[1]
+    np.testing.assert_allclose(chance.get_xdata(), chance.get_ydata())
+    assert chance.get_xdata()[0] == pytest.approx(0.005)
+    assert ax.lines[2].get_xdata()[0] == pytest.approx(0.01)
+    with pytest.raises(ValueError, match="non-zero false positive rate"):
+        plotting.plot_roc([0.0, 0.0], [0.0, 1.0], log_fpr=True)

@@ -8,10 +8,20 @@ from drlib.plotting.overlays import (
     plot_grade_columns,
     plot_map_pair,
 )
-from drlib.plotting.style import ACCENT, GRADE_COLOURS, GRADE_PALETTE, apply_style
+from drlib.plotting.style import (
+    ACCENT,
+    BOOK_WIDTH,
+    GRADE_COLOURS,
+    GRADE_PALETTE,
+    add_scale_bar,
+    apply_style,
+    image_axes,
+    line_handle,
+)
 
 __all__ = [
-    "ACCENT", "GRADE_COLOURS", "GRADE_PALETTE", "apply_style", "plot_confusion",
+    "ACCENT", "BOOK_WIDTH", "GRADE_COLOURS", "GRADE_PALETTE", "add_scale_bar", "apply_style",
+    "image_axes", "line_handle", "plot_confusion",
     "plot_reliability", "plot_roc",
     "PAPER_CMAP", "PERCEPTUAL_CMAP", "overlay_map", "plot_grade_columns", "plot_map_pair",
 ]

@@ -89,9 +89,15 @@ def plot_roc(
     ax: Axes | None = None,
     auc: float | None = None,
     label: str = "referable DR (grade >= 2)",
+    log_fpr: bool = False,
 ) -> Axes:
     """ROC curve (sensitivity against 1 - specificity) with the chance diagonal and one
-    marker per operating point (labelled with its sensitivity and specificity)."""
+    marker per operating point (labelled with its sensitivity and specificity).
+
+    ``log_fpr=True`` draws the false positive rate on a log axis, from half the smallest
+    non-zero rate of the curve to 1, so operating points crowded near the left edge (high
+    specificity, where screening works) spread out; the chance line stays the diagonal tpr = fpr.
+    """
     fpr = np.asarray(fpr, dtype=np.float64)
     tpr = np.asarray(tpr, dtype=np.float64)
     if fpr.shape != tpr.shape or fpr.ndim != 1:
@@ -99,7 +105,15 @@ def plot_roc(
     ax = _axes(ax)
     curve_label = label if auc is None else f"{label}, AUC {auc:.3f}"
     ax.plot(fpr, tpr, color=GRADE_COLOURS[3], lw=2, label=curve_label, drawstyle="default")
-    ax.plot([0, 1], [0, 1], color=ACCENT, lw=1, ls="--", label="chance")
+    if log_fpr:
+        positive = fpr[fpr > 0]
+        if positive.size == 0:
+            raise ValueError("log_fpr needs a curve with a non-zero false positive rate")
+        low = float(positive.min()) / 2.0
+        chance = np.geomspace(low, 1.0, 200)
+        ax.plot(chance, chance, color=ACCENT, lw=1, ls="--", label="chance")
+    else:
+        ax.plot([0, 1], [0, 1], color=ACCENT, lw=1, ls="--", label="chance")
     markers = ("o", "s", "D", "^", "v")
     for i, point in enumerate(points):
         ax.plot(
@@ -114,9 +128,14 @@ def plot_roc(
                 f"{point.criterion}: sens {point.sensitivity:.3f}, spec {point.specificity:.3f}"
             ),
         )
-    ax.set_xlim(-0.01, 1.01)
+    if log_fpr:
+        ax.set_xscale("log", nonpositive="mask")
+        ax.set_xlim(low, 1.0)
+        ax.set_xlabel("1 - specificity (false positive rate, log scale)")
+    else:
+        ax.set_xlim(-0.01, 1.01)
+        ax.set_xlabel("1 - specificity (false positive rate)")
     ax.set_ylim(-0.01, 1.01)
-    ax.set_xlabel("1 - specificity (false positive rate)")
     ax.set_ylabel("sensitivity (true positive rate)")
     ax.legend(loc="lower right")
     return ax
@@ -124,7 +143,9 @@ def plot_roc(
 
 def plot_reliability(diagram: ReliabilityDiagram, ax: Axes | None = None) -> Axes:
     """Reliability diagram: accuracy per confidence bin as bars, mean confidence as a gap
-    outline, and the diagonal of perfect calibration; the title gives the ECE."""
+    outline, the diagonal of perfect calibration, and the number of images in each bin written
+    above its bar (a bar's area says nothing about how many images it holds); the title gives
+    the ECE."""
     ax = _axes(ax)
     width = float(np.diff(diagram.bin_edges).mean())
     filled = diagram.counts > 0
@@ -150,10 +171,13 @@ def plot_reliability(diagram: ReliabilityDiagram, ax: Axes | None = None) -> Axe
         label="gap to confidence",
     )
     ax.plot([0, 1], [0, 1], color=ACCENT, lw=1, ls="--", label="perfect calibration")
+    for x, top, count in zip(centres, np.maximum(acc, conf), diagram.counts[filled], strict=True):
+        ax.text(x, top + 0.015, f"{count:d}", ha="center", va="bottom", fontsize=8,
+                color=ACCENT, rotation=90 if count >= 1000 else 0)
     ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1)
+    ax.set_ylim(0, 1.08)
     ax.set_xlabel("confidence (top-label probability)")
     ax.set_ylabel("accuracy")
-    ax.set_title(f"ECE {diagram.ece:.3f} ({len(diagram.counts)} bins)")
+    ax.set_title(f"ECE {diagram.ece:.3f} ({len(diagram.counts)} bins; numbers: images per bin)")
     ax.legend(loc="upper left")
     return ax

@@ -32,7 +32,13 @@ from drlib.synth.grading import (
     rule_table,
     rule_tables_side_by_side,
 )
-from drlib.synth.lesion_plan import LesionPlan, sample_inventories, sample_plan
+from drlib.synth.lesion_plan import (
+    PRESENTATION_NAMES,
+    LesionPlan,
+    describe_presentation,
+    sample_inventories,
+    sample_plan,
+)
 from drlib.synth.lesion_render import PLACEMENTS
 from drlib.synth.render import (
     GENERATOR_VERSION,
@@ -43,9 +49,10 @@ from drlib.synth.render import (
 )
 
 __all__ = [
-    "DEFAULT_SCALE", "GENERATOR_VERSION", "PLACEMENTS", "RULES", "SCALES", "SCALE_NAMES",
-    "FundusSample", "LesionInventory", "LesionPlan", "Rule", "SynthConfig",
-    "counterfactual_pair", "draw_plan", "explain_grade", "grade_all", "grade_inventory",
+    "DEFAULT_SCALE", "GENERATOR_VERSION", "PLACEMENTS", "PRESENTATION_NAMES", "RULES", "SCALES",
+    "SCALE_NAMES", "FundusSample", "LesionInventory", "LesionPlan", "Rule", "SynthConfig",
+    "counterfactual_pair", "describe_presentation", "draw_plan", "explain_grade", "grade_all",
+    "grade_inventory",
     "jpeg_footprint", "lesion_footprint", "matching_rules", "plan_lesions", "render_fundus",
     "rule_table", "rule_tables_side_by_side", "sample_inventories", "sample_plan", "select_eye",
 ]

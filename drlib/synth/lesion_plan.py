@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from drlib.core.grades import class_prior
+from drlib.core.lesion_types import DISPLAY_NAMES
 from drlib.synth.grading import (
     DEFAULT_SCALE,
     HMA_2A_PER_QUADRANT,
@@ -316,6 +317,47 @@ PRESENTATIONS: dict[str, dict[int, tuple[str, ...]]] = {
     "icdr": {0: ("none",), 1: ("ma",), 2: ("haem", "he", "cws", "vb", "irma", "loop"),
              3: ("haem20_4", "vb2", "irma_prominent"), 4: ("nvd", "nve", "preretinal")},
 }
+
+
+def _lower(name: str) -> str:
+    """A display name inside a phrase: lower case, acronyms (IRMA, NVD) kept."""
+    return name if name.isupper() else name[0].lower() + name[1:]
+
+
+#: Readable names of the presentation codes (``LesionPlan.presentation`` parts), for figure
+#: titles and tables; lesion names come from ``drlib.core.lesion_types.DISPLAY_NAMES``.
+PRESENTATION_NAMES: dict[str, str] = {
+    "none": "no lesions",
+    "treated": "laser scars (treated)",
+    "ma": f"{_lower(DISPLAY_NAMES['microaneurysm'])} only",
+    "hma": "haemorrhages/microaneurysms (H/MA)",
+    "hma2a": "H/MA >= standard photograph 2A",
+    "hma2a_4": "H/MA >= 2A in 4 quadrants",
+    "haem": "intraretinal haemorrhages",
+    "haem20_4": f"> {ICDR_SEVERE_HAEMORRHAGES} haemorrhages in 4 quadrants",
+    "he": _lower(DISPLAY_NAMES["hard_exudate"]),
+    "cws": _lower(DISPLAY_NAMES["cotton_wool_spot"]),
+    "vb": _lower(DISPLAY_NAMES["venous_beading"]),
+    "vb2": f"{_lower(DISPLAY_NAMES['venous_beading'])} in 2+ quadrants",
+    "irma": DISPLAY_NAMES["irma"],
+    "irma8a": f"{DISPLAY_NAMES['irma']} >= standard photograph 8A",
+    "irma_prominent": f"prominent {DISPLAY_NAMES['irma']}",
+    "loop": "a venous loop",
+    "nvd": DISPLAY_NAMES["nvd"],
+    "nve": DISPLAY_NAMES["nve"],
+    "preretinal": _lower(DISPLAY_NAMES["preretinal_haemorrhage"]),
+}
+
+
+def describe_presentation(presentation: str, separator: str = " + ") -> str:
+    """``presentation`` (a ``LesionPlan.presentation`` such as ``"treated+vb+hma2a"``) in words,
+    its parts joined by ``separator``. Raises ValueError naming any part that is not a code."""
+    parts = presentation.split("+")
+    unknown = [part for part in parts if part not in PRESENTATION_NAMES]
+    if unknown:
+        raise ValueError(f"unknown presentation code(s) {', '.join(map(repr, unknown))} in "
+                         f"{presentation!r}; known: {', '.join(PRESENTATION_NAMES)}")
+    return separator.join(PRESENTATION_NAMES[part] for part in parts)
 
 
 def sample_plan(grade: int, rng: np.random.Generator, scale: str = DEFAULT_SCALE) -> LesionPlan:
