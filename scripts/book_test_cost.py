@@ -19,7 +19,11 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling book_toc.py
+from book_toc import toc_entries  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DURATIONS = Path("_build") / "test_durations.json"
@@ -35,22 +39,7 @@ NOT_MEASURED = (
 
 def toc_chapters(root: Path) -> list[str]:
     """The ``notebooks/...`` entries of ``_toc.yml``, in the book's order (without suffix)."""
-    import yaml
-
-    toc = yaml.safe_load((root / "_toc.yml").read_text(encoding="utf-8"))
-    found: list[str] = []
-
-    def walk(node: object) -> None:
-        if isinstance(node, dict):
-            if isinstance(node.get("file"), str):
-                found.append(re.sub(r"\.(md|ipynb)$", "", node["file"]))
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(toc)
+    found = [re.sub(r"\.(md|ipynb)$", "", entry) for entry in toc_entries(root)]
     return [name for name in found if name.startswith("notebooks/")]
 
 

@@ -49,7 +49,8 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 
-import yaml
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling book_toc.py
+from book_toc import toc_entries  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 # Looked up in this order on PATH; $CHROMIUM (a name or a path) comes first when set.
@@ -96,21 +97,6 @@ class PageReport:
 
 
 # --------------------------------------------------------------------------- the pages of the book
-def _toc_files(node: object) -> list[str]:
-    found: list[str] = []
-    if isinstance(node, dict):
-        for key in ("root", "file"):
-            if isinstance(node.get(key), str):
-                found.append(node[key])
-        for value in node.values():
-            if isinstance(value, dict | list):
-                found.extend(_toc_files(value))
-    elif isinstance(node, list):
-        for item in node:
-            found.extend(_toc_files(item))
-    return found
-
-
 def notebook_image_outputs(notebook: Path) -> int:
     """How many image outputs the notebook's shown cells hold (one per output, whatever its size).
 
@@ -145,10 +131,9 @@ def notebook_errors(notebook: Path) -> list[str]:
 
 def book_pages(root: Path = ROOT, html_root: Path | None = None) -> list[Page]:
     """The index redirect and the page of every ``_toc.yml`` entry, in the book's order."""
-    toc = yaml.safe_load((root / "_toc.yml").read_text(encoding="utf-8"))
     pages = [Page("index.html", redirect=True)]
     seen: set[str] = set()
-    for entry in _toc_files(toc):
+    for entry in toc_entries(root):
         stem = re.sub(r"\.(md|ipynb)$", "", entry)
         if stem in seen:
             continue

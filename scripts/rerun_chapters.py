@@ -23,27 +23,15 @@ import sys
 import time
 from pathlib import Path
 
-import yaml
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling book_toc.py
+from book_toc import toc_entries  # noqa: E402
 
 PROFILE_LINE = re.compile(r"^profile\s*=", re.MULTILINE)
 
 
 def toc_notebooks(root: Path) -> list[Path]:
     """The ``notebooks/*.ipynb`` files of ``_toc.yml``, in the book's order."""
-    toc = yaml.safe_load((root / "_toc.yml").read_text(encoding="utf-8"))
-    files: list[str] = []
-
-    def walk(node: object) -> None:
-        if isinstance(node, dict):
-            if "file" in node:
-                files.append(str(node["file"]))
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(toc)
+    files = toc_entries(root)
     found = []
     for name in files:
         path = root / f"{name}.ipynb"

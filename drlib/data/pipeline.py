@@ -81,7 +81,44 @@ def _mask_batch(samples: list[Masks], names: Sequence[str] | None, hw: tuple[int
     return out
 
 
-class FundusSequence(keras.utils.PyDataset):
+class EpochBatches(keras.utils.PyDataset):
+    """The epoch bookkeeping every course ``PyDataset`` shares: batch count, order and epoch.
+
+    A subclass sets ``n``, ``batch_size``, ``shuffle``, ``seed``, ``drop_remainder`` and
+    ``epoch`` and serves ``__getitem__``. The order of epoch ``e`` is
+    ``default_rng([seed, e]).permutation(n)`` (or ``arange(n)`` unshuffled), so it depends only on
+    the seed and the epoch, never on the workers or on where a resumed run started.
+    """
+
+    def _make_order(self) -> np.ndarray:
+        if not self.shuffle:
+            return np.arange(self.n)
+        return np.random.default_rng([self.seed, self.epoch]).permutation(self.n)
+
+    def __len__(self) -> int:
+        if self.drop_remainder:
+            return self.n // self.batch_size
+        return math.ceil(self.n / self.batch_size)
+
+    def on_epoch_end(self) -> None:
+        """Advance the epoch: new shuffle order and new augmentation draws."""
+        self.set_epoch(self.epoch + 1)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Jump to ``epoch`` (0-based): the order and augmentation that epoch always has.
+
+        Training calls this at the start of every epoch, so a run resumed at epoch k serves
+        exactly the batches an uninterrupted run would have served.
+        """
+        self.epoch = int(epoch)
+        self._order = self._make_order()
+
+    def batch_indices(self, index: int) -> np.ndarray:
+        """Which photographs (positions in the original order) make up batch ``index`` now."""
+        return self._order[index * self.batch_size : (index + 1) * self.batch_size].copy()
+
+
+class FundusSequence(EpochBatches):
     """Batches of fundus photographs for ``model.fit`` / ``predict`` on any Keras backend.
 
     Give either ``records`` (read from disk on demand) or ``images`` (+ ``grades``, optionally
@@ -200,31 +237,7 @@ class FundusSequence(keras.utils.PyDataset):
             elif self.masks is None:
                 raise ValueError("with_masks=True needs masks for the in-memory images")
 
-    def _make_order(self) -> np.ndarray:
-        if not self.shuffle:
-            return np.arange(self.n)
-        return np.random.default_rng([self.seed, self.epoch]).permutation(self.n)
-
     # ----------------------------------------------------------------------------- PyDataset
-    def __len__(self) -> int:
-        if self.drop_remainder:
-            return self.n // self.batch_size
-        return math.ceil(self.n / self.batch_size)
-
-    def on_epoch_end(self) -> None:
-        """Advance the epoch: new shuffle order and new augmentation draws."""
-        self.epoch += 1
-        self._order = self._make_order()
-
-    def set_epoch(self, epoch: int) -> None:
-        """Jump to ``epoch`` (0-based): the order and augmentation that epoch always has.
-
-        Training calls this at the start of every epoch, so a run resumed at epoch k serves
-        exactly the batches an uninterrupted run would have served.
-        """
-        self.epoch = int(epoch)
-        self._order = self._make_order()
-
     def sample(self, i: int) -> tuple[np.ndarray, Masks | None]:
         """Photograph ``i`` (in the original order) as served: preprocessed, not augmented."""
         masks = None
@@ -268,10 +281,6 @@ class FundusSequence(keras.utils.PyDataset):
             hw = (self.image_size, self.image_size)
             out.append(_mask_batch(mask_list, self.mask_names, hw))
         return out[0] if len(out) == 1 else tuple(out)
-
-    def batch_indices(self, index: int) -> np.ndarray:
-        """Which photographs (original positions) make up batch ``index`` this epoch."""
-        return self._order[index * self.batch_size : (index + 1) * self.batch_size].copy()
 
 
 def _masks_length(masks: Sequence[Mapping] | Mapping[str, np.ndarray]) -> set[int]:

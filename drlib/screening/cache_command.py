@@ -17,6 +17,8 @@ import sys
 import textwrap
 from typing import Any
 
+from drlib.screening.arguments import positive_int
+
 EXIT_OK = 0
 EXIT_NOTHING_CACHED = 1
 EXIT_USAGE = 2
@@ -24,14 +26,6 @@ MAX_LISTED = 20
 """Skipped photographs printed in the summary; the manifest lists every one."""
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def add_parser(commands: Any) -> argparse.ArgumentParser:
@@ -55,16 +49,16 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
             "set folder unreadable, OUT not writable or holding a cache with other settings.")))
     parser.add_argument("source", metavar="SOURCE", help="the data set folder")
     parser.add_argument("out", metavar="OUT", help="the cache folder (created)")
-    parser.add_argument("--size", type=_positive_int, required=True, metavar="S",
+    parser.add_argument("--size", type=positive_int, required=True, metavar="S",
                         help="side of the square cached images, in pixels")
     parser.add_argument("--preprocess", choices=sorted(PREPROCESSORS), default="plain",
                         help="plain: eye centred and resized; graham: plus Graham's local "
                              "average subtraction (default: plain)")
-    parser.add_argument("--workers", type=_positive_int, default=None, metavar="N",
+    parser.add_argument("--workers", type=positive_int, default=None, metavar="N",
                         help="worker processes (default: every core)")
     parser.add_argument("--kind", choices=KINDS, default=None,
                         help="data set layout (default: detected)")
-    parser.add_argument("--shard-images", type=_positive_int, default=None, metavar="N",
+    parser.add_argument("--shard-images", type=positive_int, default=None, metavar="N",
                         help="photographs per shard (default: the existing cache's; for a new "
                              "one about 64 shards of at least 16 photographs and at most "
                              "64 MiB of pixels)")

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from drlib.screening import cache_command
+from drlib.screening.arguments import positive_int
 from drlib.screening.engine import (
     DEFAULT_MODEL,
     METHODS,
@@ -61,14 +62,6 @@ _EPILOG = "\n\n".join(textwrap.fill(paragraph, 96) for paragraph in (
 ))
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def _methods(text: str) -> list[str]:
@@ -102,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--model", default=None, metavar="MANIFEST",
                         help="a model manifest (<name>.manifest.json) or a model name in the "
                              f"models folder (default: {DEFAULT_MODEL})")
-    common.add_argument("--batch-size", type=_positive_int, default=DEFAULT_BATCH_SIZE,
+    common.add_argument("--batch-size", type=positive_int, default=DEFAULT_BATCH_SIZE,
                         metavar="N", help="photographs per forward/backward pass "
                                           f"(default: {DEFAULT_BATCH_SIZE})")
     common.add_argument("--embed-images", action="store_true",

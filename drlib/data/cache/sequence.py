@@ -9,7 +9,6 @@ augmentation follow :class:`~drlib.data.pipeline.FundusSequence` exactly: the or
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,15 +19,15 @@ from drlib.runtime import backend as _backend
 
 _backend.ensure()  # before keras is imported: TensorFlow by default, KERAS_BACKEND if set
 
-import keras  # noqa: E402
 
 from drlib.core.grades import N_GRADES, one_hot  # noqa: E402
 from drlib.data.augment import Augmenter  # noqa: E402
 from drlib.data.cache.reader import TrainingCache, open_cache  # noqa: E402
+from drlib.data.pipeline import EpochBatches  # noqa: E402
 from drlib.data.records import DatasetError  # noqa: E402
 
 
-class CacheSequence(keras.utils.PyDataset):
+class CacheSequence(EpochBatches):
     """Batches ``(x, y)`` read from a training cache, for ``model.fit`` / ``predict`` / ``train``.
 
     Args:
@@ -96,29 +95,6 @@ class CacheSequence(keras.utils.PyDataset):
                 raise DatasetError(self.cache.files[i], f"grade {int(self.grades[bad[0]])} is "
                                    "not 0..4; pass labelled=False to serve ungraded photographs")
         self._order = self._make_order()
-
-    def _make_order(self) -> np.ndarray:
-        if not self.shuffle:
-            return np.arange(self.n)
-        return np.random.default_rng([self.seed, self.epoch]).permutation(self.n)
-
-    def __len__(self) -> int:
-        if self.drop_remainder:
-            return self.n // self.batch_size
-        return math.ceil(self.n / self.batch_size)
-
-    def on_epoch_end(self) -> None:
-        """Advance the epoch: new shuffle order and new augmentation draws."""
-        self.set_epoch(self.epoch + 1)
-
-    def set_epoch(self, epoch: int) -> None:
-        """Jump to ``epoch`` (0-based): the order and augmentation that epoch always has."""
-        self.epoch = int(epoch)
-        self._order = self._make_order()
-
-    def batch_indices(self, index: int) -> np.ndarray:
-        """Which photographs (positions in this sequence) make up batch ``index`` this epoch."""
-        return self._order[index * self.batch_size : (index + 1) * self.batch_size].copy()
 
     def __getitem__(self, index: int) -> Any:
         if not 0 <= index < len(self):
