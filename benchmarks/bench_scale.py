@@ -208,6 +208,7 @@ def main() -> None:
     settings = dict(MODES[name])
     if args.counts:
         settings["counts"] = tuple(sorted(args.counts))
+        name = f"{name} settings, counts from --counts"
     if args.size:
         settings["size"] = args.size
     workers = args.workers or len(os.sched_getaffinity(0))
