@@ -54,12 +54,17 @@ def run_chapter(notebook: Path, parameters: dict, root: Path) -> None:
     import papermill
 
     partial = notebook.with_name(f".{notebook.stem}.rerun.ipynb")
+    had_figures = image_outputs(json.loads(notebook.read_text(encoding="utf-8")))
     try:
         papermill.execute_notebook(
             str(notebook), str(partial), parameters=parameters, kernel_name="python3",
             cwd=str(notebook.parent), progress_bar=False,
         )
         executed = json.loads(partial.read_text(encoding="utf-8"))
+        if had_figures and not image_outputs(executed):
+            raise RuntimeError(
+                f"{notebook.name} ran but drew no figure where it held {had_figures} (is "
+                f"MPLBACKEND={os.environ.get('MPLBACKEND')!r} set for the kernel?); left as it was")
         relative = notebook.relative_to(root).as_posix()
         meta = executed["metadata"].setdefault("papermill", {})
         meta["input_path"] = meta["output_path"] = relative
@@ -68,6 +73,12 @@ def run_chapter(notebook: Path, parameters: dict, root: Path) -> None:
         os.replace(partial, notebook)
     finally:
         partial.unlink(missing_ok=True)
+
+
+def image_outputs(notebook: dict) -> int:
+    """How many image outputs the notebook's cells hold."""
+    return sum(1 for cell in notebook["cells"] for output in cell.get("outputs", [])
+               if any(mime.startswith("image/") for mime in output.get("data", {})))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -82,6 +93,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="where to write the times (default <root>/_build/rerun_times.json)")
     parser.add_argument("--dry-run", action="store_true", help="list what would run, run nothing")
     args = parser.parse_args(argv)
+    # The Makefile exports MPLBACKEND=Agg so that tests draw headless; a chapter's kernel must
+    # draw inline instead, or its figures are never stored as outputs (the book would lose them).
+    os.environ.pop("MPLBACKEND", None)
     root = args.root.resolve()
     chapters = toc_notebooks(root)
     if args.only:

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import nbformat
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "rerun_chapters.py"
@@ -87,3 +89,38 @@ def test_a_failing_chapter_is_left_as_it_was_and_stops_the_run(tmp_path):
     assert "no model" in record["chapters"][0]["status"]
     untouched = nbformat.read(tmp_path / "notebooks" / "01_data.ipynb", as_version=4)
     assert untouched.cells[-1].outputs == []  # the run stopped before it
+
+
+FIGURE = ("import matplotlib.pyplot as plt\n"
+          "plt.plot([0, 1], [1, 0])\n"
+          "plt.show()")
+
+
+def test_figures_are_stored_even_when_the_environment_says_agg(tmp_path):
+    """``make`` exports MPLBACKEND=Agg for the tests; a rerun chapter still keeps its figures."""
+    _book(tmp_path, FIGURE)
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), "--root", str(tmp_path), "--only", "02",
+         "--times", str(tmp_path / "times.json")],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "MPLBACKEND": "Agg"})
+    assert result.returncode == 0, result.stderr
+    drawn = nbformat.read(tmp_path / "notebooks" / "02_train.ipynb", as_version=4)
+    assert [sorted(o.get("data", {})) for o in drawn.cells[-1].outputs
+            if "image/png" in o.get("data", {})] == [["image/png", "text/plain"]]
+
+
+def test_a_rerun_that_loses_every_figure_is_not_installed(tmp_path, monkeypatch):
+    """The guard behind the fix above: a chapter that held figures and comes back without any
+    is left as it was."""
+    module = _script()
+    _book(tmp_path, "print('no figure now')")
+    chapter = tmp_path / "notebooks" / "02_train.ipynb"
+    nb = nbformat.read(chapter, as_version=4)
+    nb.cells[-1].outputs = [nbformat.v4.new_output(
+        "display_data", data={"image/png": "iVBORw0KGgo=", "text/plain": "<Figure>"})]
+    nbformat.write(nb, chapter)
+    before = chapter.read_bytes()
+    with pytest.raises(RuntimeError, match="drew no figure where it held 1"):
+        module.run_chapter(chapter, {}, tmp_path)
+    assert chapter.read_bytes() == before
+    assert not list((tmp_path / "notebooks").glob(".*rerun*"))
