@@ -90,6 +90,20 @@ def test_unknown_backend_is_a_clear_error() -> None:
     assert "KERAS_BACKEND='theano' is not a Keras backend" in result.stderr
 
 
+def test_tensorflow_cpu_allocator_pools_unless_set() -> None:
+    """drlib asks TensorFlow for its pooling (BFC) CPU allocator before TensorFlow loads, and
+    keeps a value the user set."""
+    code = "import os, drlib; print(os.environ.get('TF_CPU_ALLOCATOR_USE_BFC'))"
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPU_ALLOCATOR_USE_BFC"}
+    unset = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                           text=True, timeout=120)
+    kept = subprocess.run([sys.executable, "-c", code],
+                          env={**env, "TF_CPU_ALLOCATOR_USE_BFC": "false"},
+                          capture_output=True, text=True, timeout=120)
+    assert unset.stdout.split() == ["true"], unset.stderr
+    assert kept.stdout.split() == ["false"], kept.stderr
+
+
 def _in_process_tiny_model():
     namespace: dict = {}
     exec(TINY_MODEL, namespace)

@@ -5,6 +5,7 @@ from drlib.modeling.densenet import LAST_CONV_LAYER, SCORES_LAYER, build_densene
 from drlib.modeling.inference import predict_probabilities
 from drlib.modeling.manifest import (
     MANIFEST_SUFFIX,
+    continue_densenet,
     load_densenet,
     read_manifest,
     verify_manifest,
@@ -12,7 +13,8 @@ from drlib.modeling.manifest import (
 )
 
 __all__ = [
-    "LAST_CONV_LAYER", "MANIFEST_SUFFIX", "SCORES_LAYER", "build_densenet", "load_densenet",
+    "LAST_CONV_LAYER", "MANIFEST_SUFFIX", "SCORES_LAYER", "build_densenet", "continue_densenet",
+    "load_densenet",
     "predict_probabilities", "read_manifest", "short_summary", "verify_manifest",
     "write_manifest",
 ]
