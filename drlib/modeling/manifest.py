@@ -259,27 +259,27 @@ def load_densenet(manifest_path: str | Path) -> keras.Model:
 def continue_densenet(manifest_path: str | Path, input_size: int) -> keras.Model:
     """The model a manifest describes, as the starting point of a further training run.
 
-    The weights are verified against the manifest first. ``model.initialisation`` names the run
-    it continues (its name, the manifest file, the first 12 hex digits of the weights' SHA-256
-    and its number of epochs), so the new manifest records where training started.
+    The weights are verified against the manifest (by :func:`load_densenet`).
+    ``model.initialisation`` names the run it continues (its name, the manifest file, the first
+    12 hex digits of the weights' SHA-256 and its number of epochs), so the new manifest records
+    where training started.
 
     Raises:
         ManifestError: the weights do not match the manifest (see :func:`verify_manifest`).
         ValueError: the manifest's model was trained at another input size than ``input_size``.
     """
     manifest_path = Path(manifest_path)
-    manifest = verify_manifest(manifest_path)
+    manifest = read_manifest(manifest_path)
     trained_at = int(manifest["model"]["input_shape"][1])
     if trained_at != int(input_size):
         raise ValueError(
             f"{manifest_path} describes a model with {trained_at} px input; a run at "
             f"{input_size} px cannot continue from it"
         )
-    model = load_densenet(manifest_path)
+    model = load_densenet(manifest_path)  # verifies the weights against the manifest
     epochs = manifest.get("training", {}).get("epochs_run")
     model.initialisation = (
         f"continued from {manifest['name']} ({manifest_path.name}; weights sha256 "
         f"{manifest['weights_sha256'][:12]}..., {epochs} epoch(s))"
     )
     return model
-

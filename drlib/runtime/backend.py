@@ -36,6 +36,9 @@ TF_CPU_ALLOCATOR_VARIABLE = "TF_CPU_ALLOCATOR_USE_BFC"
 def ensure() -> str:
     """Set ``KERAS_BACKEND`` to the course default if unset, and return the backend name.
 
+    Also asks TensorFlow for its pooling CPU allocator (``TF_CPU_ALLOCATOR_USE_BFC=true``)
+    unless that variable is set.
+
     Must run before Keras is imported. If Keras is already imported, its backend is fixed and
     the environment is left alone; the name Keras actually uses is returned.
 
