@@ -48,13 +48,15 @@ train_chapter() {  # NAME [papermill -p pairs...]: chapter 02, its notebook, man
   local name=$1; shift
   run python3 -m papermill notebooks/02_training.ipynb "$OUT/02_$name.ipynb" -k python3 \
     --cwd notebooks -p profile gpu -p model_name "$name" "$@"
-  echo "$name: rc $?"
+  local rc=$?
+  echo "$name: rc $rc"
   [ -n "${DRY_RUN:-}" ] && return 0
   if [ -f "models/$name.weights.h5" ]; then
     cp "models/$name.manifest.json" "$OUT/"
     split -b 15M "models/$name.weights.h5" "$OUT/$name.weights.h5.part-"
     sha256sum "models/$name.weights.h5"
   fi
+  return $rc
 }
 
 status=0
