@@ -2,41 +2,65 @@
 # The GPU work the course owes, as one command for a lent GPU machine (see
 # ../shared/device/README.md: 15 minutes of device time a session, one command at most 10).
 #
-#   scripts/gpu_session.sh [JOB ...]     JOB: reference (default), bench, resolution; all means
-#                                        reference and bench (one call brings back 8 files)
+#   scripts/gpu_session.sh [JOB ...]     JOB: data, reference, resolution, pair, bench, explain;
+#                                        all means data, pair, bench, explain (the default)
 #
-#   reference   chapter 02 with profile "gpu" (224 px, 8,000 + 2,000 synthetic photographs, up to
-#               20 epochs, JAX, mixed bfloat16): the course's reference run. Brings back the
-#               executed notebook, the manifest (it names the card) and the weights split into
-#               15 MiB parts (join: cat densenet121_gpu.weights.h5.part-* > ...; the manifest's
-#               sha256 checks the join).
-#   bench       benchmarks/bench_train_throughput.py --full and bench_explain.py --full (JSON).
-#   resolution  chapter 02 at 384 px (profile "gpu", image_size 384, model densenet121_gpu384):
-#               the larger-input model chapter 06's resolution question needs. Same outputs;
-#               run it in its own call (two models' files are more than one call brings back).
+#   data        renders chapter 02's `gpu` splits once (8,000 + 2,000 synthetic photographs at
+#               512 px on every core), so that the two trainings below can share them.
+#   reference   chapter 02 with profile "gpu" (224 px, up to 20 epochs, JAX, mixed bfloat16):
+#               the course's reference run, model densenet121_gpu.
+#   resolution  chapter 02 at 384 px on the same data (model densenet121_gpu384, RES_EPOCHS
+#               epochs at most, default 10): the larger-input model chapter 06's resolution
+#               question needs. Only the input size (and the epoch cap) differs from reference.
+#   pair        reference and resolution at the same time on the one GPU (their XLA compiles
+#               overlap); their manifests then record a shared card, which the summary says.
+#   bench       benchmarks/bench_train_throughput.py --full (JSON), run alone on the machine.
+#   explain     benchmarks/bench_explain.py --full (JSON).
 #
-# Run it on the device from the repository root with the wheels carried (.whl, made here by
-# `bash ../shared/device/fetch-wheels.sh`), e.g. run(command="bash scripts/gpu_session.sh all",
-# carry=[".whl"], timeout_s=590). Each job has its own time limit (GPU_JOB_LIMIT_S, default
-# 270 s) so one overrun still lets the others, and the summary, come back. Everything it keeps
-# is written under $OUT (at most 8 files come back: the jobs below stay under that).
-# Locally, DRY_RUN=1 prints the commands without running anything.
+# What comes back under $OUT (8 files at most, 16 MiB each): runs.tar.gz (executed notebooks,
+# manifests, logs, and the history and best checkpoint of a run stopped before it saved), each
+# model's weights split into 15 MiB parts (join: cat NAME.weights.h5.part-* > NAME.weights.h5;
+# the manifest's sha256 checks the join), and the benchmarks' JSON.
+#
+# Time: everything runs against one deadline (GPU_DEADLINE_S, default 565 s after the start), so
+# the call ends inside the device's 600 s limit with its files; a job that would not fit in what
+# is left is skipped and named in the summary. Run it on the device from the repository root with
+# the wheels carried (.whl, made here by `bash ../shared/device/fetch-wheels.sh myst-nb`; myst-nb
+# because chapter 02 glues its numbers), e.g.
+#     run(command="bash scripts/gpu_session.sh all", carry=[".whl"], timeout_s=600)
+# The tracked working tree must stay under the device's 64 MiB with the wheels: the shipped
+# weights (about 58 MB) are not needed there, so run it from a commit without them.
+# Locally, DRY_RUN=1 prints the commands without running anything; a small real run here:
+#     LOCAL=1 PYTHON=.venv/bin/python GPU_EXTRA="-p n_train 32 -p n_val 16 -p epochs 1 \
+#         -p image_size 64" DRLIB_MODELS=/tmp/m DRLIB_RUNS=/tmp/r bash scripts/gpu_session.sh \
+#         reference resolution
+# (LOCAL skips the wheels and nvidia-smi; GPU_EXTRA is appended to both trainings' parameters.)
 set -uo pipefail
 
 OUT=${OUT:-/tmp/gpu_out}
-LIMIT=${GPU_JOB_LIMIT_S:-270}
-mkdir -p "$OUT"
+DEADLINE=${GPU_DEADLINE_S:-565}
+RES_EPOCHS=${RES_EPOCHS:-10}
+STAGE=${GPU_STAGE:-/tmp/gpu_stage}
+PY=${PYTHON:-python3}
+MODELS=${DRLIB_MODELS:-models}
+RUNS=${DRLIB_RUNS:-runs}
+read -r -a EXTRA <<< "${GPU_EXTRA:-}"
+START=$(date +%s)
+mkdir -p "$OUT" "$STAGE"
 jobs=("$@")
-[ ${#jobs[@]} -eq 0 ] && jobs=(reference)
-[ "${jobs[0]}" = all ] && jobs=(reference bench)
+[ ${#jobs[@]} -eq 0 ] && jobs=(all)
+[ "${jobs[0]}" = all ] && jobs=(data pair bench explain)
 
-run() {  # run CMD... with the job limit, echoing it; DRY_RUN only echoes
-  echo "+ $*"
+left() { echo $(( START + DEADLINE - $(date +%s) )); }
+
+limited() {  # SECONDS CMD...: run CMD with a time limit, echoing it; DRY_RUN only echoes
+  local limit=$1; shift
+  echo "+ [limit ${limit}s] $*"
   [ -n "${DRY_RUN:-}" ] && return 0
-  timeout "$LIMIT" "$@"
+  timeout "$limit" "$@"
 }
 
-if [ -z "${DRY_RUN:-}" ]; then
+if [ -z "${DRY_RUN:-}" ] && [ -z "${LOCAL:-}" ]; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
     --target /tmp/site .whl/*.whl || { echo "wheels missing: carry .whl"; exit 1; }
   export PYTHONPATH=/tmp/site:$PWD
@@ -44,33 +68,88 @@ if [ -z "${DRY_RUN:-}" ]; then
 fi
 export KERAS_BACKEND=jax XLA_PYTHON_CLIENT_PREALLOCATE=false PYTHONUNBUFFERED=1 PYTHONHASHSEED=0
 
-train_chapter() {  # NAME [papermill -p pairs...]: chapter 02, its notebook, manifest, weights
-  local name=$1; shift
-  run python3 -m papermill notebooks/02_training.ipynb "$OUT/02_$name.ipynb" -k python3 \
-    --cwd notebooks -p profile gpu -p model_name "$name" "$@"
+build_data() {  # chapter 02's gpu splits, with the notebook's own parameters cell
+  limited "$1" "$PY" - <<'EOF'
+import json, time
+cells = json.load(open("notebooks/02_training.ipynb"))["cells"]
+source = next("".join(c["source"]) for c in cells if "parameters" in c["metadata"].get("tags", []))
+p = {}
+exec(source, p)
+from drlib.data import build_split
+from drlib.runtime import paths
+s = p["PROFILES"]["gpu"]
+cache = paths.data_dir() / "synthetic" / f"ch02_{p['label_scale']}_{s['render_size']}px_seed{p['seed']}"
+for split, n, prior in (("train", s["n_train"], p["prior"]), ("val", s["n_val"], p["val_prior"])):
+    t = time.perf_counter()
+    build_split(cache, split, n, seed=p["seed"], prior=prior, size=s["render_size"],
+                label_scale=p["label_scale"], workers=s["workers"], progress=False)
+    print(f"data: {split} {n} photographs at {s['render_size']} px in {time.perf_counter() - t:.0f} s")
+EOF
+}
+
+train_chapter() {  # SECONDS NAME [papermill -p pairs...]: chapter 02 with profile gpu
+  local limit=$1 name=$2; shift 2
+  limited "$limit" "$PY" -m papermill notebooks/02_training.ipynb "$STAGE/02_$name.ipynb" \
+    -k python3 --cwd notebooks -p profile gpu -p model_name "$name" "$@" ${EXTRA[@]+"${EXTRA[@]}"} \
+    > "$STAGE/$name.log" 2>&1
   local rc=$?
-  echo "$name: rc $rc"
-  [ -n "${DRY_RUN:-}" ] && return 0
-  if [ -f "models/$name.weights.h5" ]; then
-    cp "models/$name.manifest.json" "$OUT/"
-    split -b 15M "models/$name.weights.h5" "$OUT/$name.weights.h5.part-"
-    sha256sum "models/$name.weights.h5"
-  fi
+  echo "$name: rc $rc ($(grep -c '^Epoch ' "$STAGE/$name.log" 2>/dev/null) epoch lines in its log)"
   return $rc
+}
+
+collect() {  # NAME: manifest and weights parts; a stopped run's history and best checkpoint
+  local name=$1 run="$RUNS/$1"
+  [ -n "${DRY_RUN:-}" ] && return 0
+  if [ -f "$MODELS/$name.manifest.json" ] && [ -f "$MODELS/$name.weights.h5" ]; then
+    cp "$MODELS/$name.manifest.json" "$STAGE/"
+    split -b 15M "$MODELS/$name.weights.h5" "$OUT/$name.weights.h5.part-"
+    sha256sum "$MODELS/$name.weights.h5"
+  elif [ -f "$run/checkpoints/best.weights.h5" ]; then
+    echo "$name: no manifest (stopped before it saved); bringing its best checkpoint"
+    cp "$run/history.csv" "$STAGE/$name.history.csv" 2>/dev/null
+    split -b 15M "$run/checkpoints/best.weights.h5" "$OUT/$name.best.weights.h5.part-"
+  fi
 }
 
 status=0
 for job in "${jobs[@]}"; do
-  start=$(date +%s)
+  t0=$(date +%s)
+  budget=$(( $(left) - 20 ))  # 20 s for packing what came out
   case $job in
-    reference) train_chapter densenet121_gpu || status=1 ;;
-    resolution) train_chapter densenet121_gpu384 -p image_size 384 || status=1 ;;
+    data) build_data "$budget" || status=1 ;;
+    reference) train_chapter "$budget" densenet121_gpu || status=1; collect densenet121_gpu ;;
+    resolution)
+      train_chapter "$budget" densenet121_gpu384 -p image_size 384 -p epochs "$RES_EPOCHS" \
+        || status=1
+      collect densenet121_gpu384 ;;
+    pair)
+      train_chapter "$budget" densenet121_gpu & ref=$!
+      train_chapter "$budget" densenet121_gpu384 -p image_size 384 -p epochs "$RES_EPOCHS" & res=$!
+      wait $ref || status=1
+      wait $res || status=1
+      echo "pair: both trained at once on one card (their throughputs are shared-card figures)"
+      collect densenet121_gpu; collect densenet121_gpu384 ;;
     bench)
-      run python3 benchmarks/bench_train_throughput.py --full --out "$OUT/bench_train_throughput.json" || status=1
-      run python3 benchmarks/bench_explain.py --full --out "$OUT/bench_explain.json" || status=1 ;;
-    *) echo "unknown job $job (reference, bench, resolution, all)"; exit 2 ;;
+      if [ "$budget" -lt 170 ]; then echo "bench: skipped, ${budget}s left (needs about 170)"
+      else limited "$budget" "$PY" benchmarks/bench_train_throughput.py --full \
+             --out "$OUT/bench_train_throughput.json" || status=1; fi ;;
+    explain)
+      if [ "$budget" -lt 120 ]; then echo "explain: skipped, ${budget}s left (needs about 120)"
+      else limited "$budget" "$PY" benchmarks/bench_explain.py --full \
+             --out "$OUT/bench_explain.json" || status=1; fi ;;
+    *) echo "unknown job $job (data reference resolution pair bench explain all)"; exit 2 ;;
   esac
-  echo "job $job: $(( $(date +%s) - start )) s"
+  echo "job $job: $(( $(date +%s) - t0 )) s; $(left) s left"
 done
-ls -la "$OUT"
+
+if [ -z "${DRY_RUN:-}" ]; then
+  tar -czf "$OUT/runs.tar.gz" -C "$STAGE" . 2>/dev/null
+  for log in "$STAGE"/*.log; do [ -f "$log" ] && { echo "== tail of $log"; tail -n 8 "$log"; }; done
+  for m in "$STAGE"/*.manifest.json; do
+    [ -f "$m" ] && "$PY" -c "import json,sys; m=json.load(open(sys.argv[1])); \
+print(m['name'], 'device', m.get('device', {}).get('description'), 'val kappa', \
+m.get('validation', {}).get('kappa'), 'sha256', m.get('weights_sha256'))" "$m"
+  done
+  ls -la "$OUT"
+fi
 exit $status
