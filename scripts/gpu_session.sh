@@ -90,7 +90,7 @@ EOF
 train_chapter() {  # SECONDS NAME [papermill -p pairs...]: chapter 02 with profile gpu
   local limit=$1 name=$2; shift 2
   limited "$limit" "$PY" -m papermill notebooks/02_training.ipynb "$STAGE/02_$name.ipynb" \
-    -k python3 --cwd notebooks -p profile gpu -p model_name "$name" "$@" ${EXTRA[@]+"${EXTRA[@]}"} \
+    -k python3 --cwd notebooks --log-output -p profile gpu -p model_name "$name" "$@" ${EXTRA[@]+"${EXTRA[@]}"} \
     > "$STAGE/$name.log" 2>&1
   local rc=$?
   echo "$name: rc $rc ($(grep -c '^Epoch ' "$STAGE/$name.log" 2>/dev/null) epoch lines in its log)"
