@@ -18,6 +18,9 @@ from drlib.synth import SynthConfig, render_fundus
 MANIFESTS = sorted(Path(models_dir()).glob("*.manifest.json"))
 #: Earlier stages of a shipped model that a later run continued (chapter 2, ``init``).
 STAGES = sorted(Path(models_dir()).glob("stages/*.manifest.json"))
+#: The graders of chapter 6's resolution study: they continue the shipped model at two input
+#: sizes (models/resolution/README.md).
+RESOLUTION = sorted(Path(models_dir()).glob("resolution/*.manifest.json"))
 REQUIRED = {
     "config": ("image_size", "batch_size", "epochs", "learning_rate", "seed"),
     "training": ("epochs_run", "wall_time_s", "train_images_per_s"),
@@ -30,14 +33,14 @@ def test_a_reference_model_is_shipped():
     assert MANIFESTS, f"no *.manifest.json under {models_dir()}"
 
 
-@pytest.mark.parametrize("manifest_path", MANIFESTS + STAGES, ids=lambda p: p.name)
+@pytest.mark.parametrize("manifest_path", MANIFESTS + STAGES + RESOLUTION, ids=lambda p: p.name)
 def test_weights_match_their_manifest(manifest_path):
     manifest = verify_manifest(manifest_path)
     assert manifest["weights_bytes"] == (manifest_path.parent / manifest["weights_file"]).stat(
     ).st_size
 
 
-@pytest.mark.parametrize("manifest_path", MANIFESTS + STAGES, ids=lambda p: p.name)
+@pytest.mark.parametrize("manifest_path", MANIFESTS + STAGES + RESOLUTION, ids=lambda p: p.name)
 def test_manifest_records_how_the_weights_were_made(manifest_path):
     manifest = read_manifest(manifest_path)
     for section, keys in REQUIRED.items():
@@ -58,7 +61,7 @@ def _strings(node):
         yield node
 
 
-@pytest.mark.parametrize("manifest_path", MANIFESTS + STAGES, ids=lambda p: p.name)
+@pytest.mark.parametrize("manifest_path", MANIFESTS + STAGES + RESOLUTION, ids=lambda p: p.name)
 def test_manifest_holds_no_absolute_path_of_the_machine_that_wrote_it(manifest_path):
     manifest = read_manifest(manifest_path)
     absolute = [s for s in _strings(manifest) if s.startswith("/") or s[1:3] == ":\\"]
@@ -96,10 +99,14 @@ def test_reported_validation_is_recomputed_from_the_weights_and_the_rebuilt_spli
 PINNED_EYES = {
     "densenet121_cpu": [(200, 0, 1), (201, 1, 1), (202, 2, 2), (203, 3, 4), (204, 4, 4),
                         (205, 0, 1), (206, 1, 0), (207, 2, 3), (208, 3, 3), (209, 4, 1)],
+    "densenet121_cpu_ft192": [(200, 0, 1), (201, 1, 1), (202, 2, 2), (203, 3, 4), (204, 4, 4),
+                              (205, 0, 1), (206, 1, 1), (207, 2, 4), (208, 3, 4), (209, 4, 1)],
+    "densenet121_cpu_ft384": [(200, 0, 1), (201, 1, 1), (202, 2, 2), (203, 3, 4), (204, 4, 4),
+                              (205, 0, 1), (206, 1, 2), (207, 2, 4), (208, 3, 4), (209, 4, 4)],
 }
 
 
-@pytest.mark.parametrize("manifest_path", MANIFESTS, ids=lambda p: p.name)
+@pytest.mark.parametrize("manifest_path", MANIFESTS + RESOLUTION, ids=lambda p: p.name)
 def test_shipped_model_grades_rendered_eyes_as_pinned(manifest_path):
     manifest = read_manifest(manifest_path)
     pinned = PINNED_EYES[manifest["name"]]
@@ -158,6 +165,43 @@ def test_continuing_a_stage_starts_from_its_verified_weights(stage):
     )
     with pytest.raises(ValueError, match=f"{stage.name}.*{size} px input.*at {size + 32} px"):
         continue_densenet(stage, size + 32)
+
+
+def test_continuing_at_another_size_keeps_every_weight_and_says_so(stage):
+    from drlib.modeling import continue_densenet
+
+    manifest = read_manifest(stage)
+    size = manifest["model"]["input_shape"][1]
+    model = continue_densenet(stage, size + 32, resize=True)
+    assert model.input_shape == (None, size + 32, size + 32, 3)
+    reference = load_densenet(stage)
+    for ours, theirs in zip(model.get_weights(), reference.get_weights(), strict=True):
+        np.testing.assert_array_equal(ours, theirs)
+    assert model.initialisation.endswith(
+        f"{manifest['training']['epochs_run']} epoch(s), input {size} px -> {size + 32} px)")
+
+
+def test_the_resolution_graders_continue_the_shipped_model_and_differ_only_in_input_size():
+    assert len(RESOLUTION) == 2, f"two graders expected under {models_dir()}/resolution"
+    records = [read_manifest(path) for path in RESOLUTION]
+    sizes = []
+    for record in records:
+        start_path = Path(models_dir()) / record["extra"]["init"]  # relative to models/
+        assert start_path in MANIFESTS
+        start = verify_manifest(start_path)
+        assert f"weights sha256 {start['weights_sha256'][:12]}" in record["model"]["initialisation"]
+        assert record["dataset_fingerprint"] == start["dataset_fingerprint"]
+        sizes.append(record["model"]["input_shape"][1])
+        trained_at = start["model"]["input_shape"][1]
+    assert sorted(sizes) == [trained_at, 2 * trained_at]
+
+    def without_size(record):
+        config = {k: v for k, v in record["config"].items()
+                  if k not in ("image_size", "output_dir")}
+        settings = {k: v for k, v in record["extra"]["settings"].items() if k != "image_size"}
+        return config, settings, record["extra"]["label_scale"], record["extra"]["init"]
+
+    assert without_size(records[0]) == without_size(records[1])
 
 
 def test_continuing_from_modified_weights_is_refused(stage, tmp_path):

@@ -245,41 +245,55 @@ def weights_path(manifest_path: str | Path) -> Path:
     return manifest_path.parent / read_manifest(manifest_path)["weights_file"]
 
 
-def load_densenet(manifest_path: str | Path) -> keras.Model:
-    """Verify a manifest and return a freshly built DenseNet grader with its weights."""
+def load_densenet(manifest_path: str | Path, input_size: int | None = None) -> keras.Model:
+    """Verify a manifest and return a freshly built DenseNet grader with its weights.
+
+    ``input_size`` builds the network for another input side than the one it was trained at
+    (``None``: the manifest's). A DenseNet ends in global average pooling, so its weights do not
+    depend on the input size; what the network learned at one size is only a starting point at
+    another (see :func:`continue_densenet`).
+    """
     from drlib.modeling.densenet import build_densenet
 
     manifest = verify_manifest(manifest_path)
     input_shape = manifest["model"]["input_shape"]
-    model = build_densenet(int(input_shape[1]), int(manifest["model"]["output_shape"][-1]))
+    size = int(input_shape[1]) if input_size is None else int(input_size)
+    model = build_densenet(size, int(manifest["model"]["output_shape"][-1]))
     model.load_weights(str(weights_path(manifest_path)))
     return model
 
 
-def continue_densenet(manifest_path: str | Path, input_size: int) -> keras.Model:
+def continue_densenet(manifest_path: str | Path, input_size: int,
+                      resize: bool = False) -> keras.Model:
     """The model a manifest describes, as the starting point of a further training run.
 
     The weights are verified against the manifest (by :func:`load_densenet`).
     ``model.initialisation`` names the run it continues (its name, the manifest file, the first
-    12 hex digits of the weights' SHA-256 and its number of epochs), so the new manifest records
-    where training started.
+    12 hex digits of the weights' SHA-256 and its number of epochs, and the input sizes when
+    they differ), so the new manifest records where training started.
+
+    ``resize=True`` lets a run at another input size start from the weights (fine-tuning at a
+    new resolution: the same filters then see every structure at another scale in pixels).
 
     Raises:
         ManifestError: the weights do not match the manifest (see :func:`verify_manifest`).
-        ValueError: the manifest's model was trained at another input size than ``input_size``.
+        ValueError: the manifest's model was trained at another input size than ``input_size``
+            and ``resize`` is false.
     """
     manifest_path = Path(manifest_path)
     manifest = read_manifest(manifest_path)
     trained_at = int(manifest["model"]["input_shape"][1])
-    if trained_at != int(input_size):
+    if trained_at != int(input_size) and not resize:
         raise ValueError(
             f"{manifest_path} describes a model with {trained_at} px input; a run at "
-            f"{input_size} px cannot continue from it"
+            f"{input_size} px cannot continue from it (resize=True fine-tunes it at the new size)"
         )
-    model = load_densenet(manifest_path)  # verifies the weights against the manifest
+    model = load_densenet(manifest_path, int(input_size))  # verifies the weights
     epochs = manifest.get("training", {}).get("epochs_run")
+    resized = (f", input {trained_at} px -> {int(input_size)} px"
+               if trained_at != int(input_size) else "")
     model.initialisation = (
         f"continued from {manifest['name']} ({manifest_path.name}; weights sha256 "
-        f"{manifest['weights_sha256'][:12]}..., {epochs} epoch(s))"
+        f"{manifest['weights_sha256'][:12]}..., {epochs} epoch(s){resized})"
     )
     return model
