@@ -28,8 +28,10 @@
 # the wheels carried (.whl, made here by `bash ../shared/device/fetch-wheels.sh myst-nb`; myst-nb
 # because chapter 02 glues its numbers), e.g.
 #     run(command="bash scripts/gpu_session.sh all", carry=[".whl"], timeout_s=600)
-# The tracked working tree must stay under the device's 64 MiB with the wheels: the shipped
-# weights (about 58 MB) are not needed there, so run it from a commit without them.
+# The tracked working tree must stay under the device's 64 MiB with the wheels: the weights under
+# models/ (about 117 MB) are not needed there, so run it from a throwaway commit without them:
+#     git checkout -b gpu-run && git rm -q models/*.weights.h5 models/*/*.weights.h5 \
+#         && git commit -qm gpu-run      # run, then: git checkout main && git branch -D gpu-run
 # Locally, DRY_RUN=1 prints the commands without running anything; a small real run here:
 #     LOCAL=1 PYTHON=.venv/bin/python GPU_EXTRA="-p n_train 32 -p n_val 16 -p epochs 1 \
 #         -p image_size 64" DRLIB_MODELS=/tmp/m DRLIB_RUNS=/tmp/r bash scripts/gpu_session.sh \
