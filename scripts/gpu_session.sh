@@ -47,6 +47,7 @@ PY=${PYTHON:-python3}
 MODELS=${DRLIB_MODELS:-models}
 RUNS=${DRLIB_RUNS:-runs}
 read -r -a EXTRA <<< "${GPU_EXTRA:-}"
+RES_PARAMS=(-p image_size 384 -p epochs "$RES_EPOCHS")  # the resolution model's papermill parameters
 START=$(date +%s)
 mkdir -p "$OUT" "$STAGE"
 jobs=("$@")
@@ -121,12 +122,11 @@ for job in "${jobs[@]}"; do
     data) build_data "$budget" || status=1 ;;
     reference) train_chapter "$budget" densenet121_gpu || status=1; collect densenet121_gpu ;;
     resolution)
-      train_chapter "$budget" densenet121_gpu384 -p image_size 384 -p epochs "$RES_EPOCHS" \
-        || status=1
+      train_chapter "$budget" densenet121_gpu384 "${RES_PARAMS[@]}" || status=1
       collect densenet121_gpu384 ;;
     pair)
       train_chapter "$budget" densenet121_gpu & ref=$!
-      train_chapter "$budget" densenet121_gpu384 -p image_size 384 -p epochs "$RES_EPOCHS" & res=$!
+      train_chapter "$budget" densenet121_gpu384 "${RES_PARAMS[@]}" & res=$!
       wait $ref || status=1
       wait $res || status=1
       echo "pair: both trained at once on one card (their throughputs are shared-card figures)"

@@ -282,16 +282,15 @@ def continue_densenet(manifest_path: str | Path, input_size: int,
     """
     manifest_path = Path(manifest_path)
     manifest = read_manifest(manifest_path)
-    trained_at = int(manifest["model"]["input_shape"][1])
-    if trained_at != int(input_size) and not resize:
+    trained_at, input_size = int(manifest["model"]["input_shape"][1]), int(input_size)
+    if trained_at != input_size and not resize:
         raise ValueError(
             f"{manifest_path} describes a model with {trained_at} px input; a run at "
             f"{input_size} px cannot continue from it (resize=True fine-tunes it at the new size)"
         )
-    model = load_densenet(manifest_path, int(input_size))  # verifies the weights
+    model = load_densenet(manifest_path, input_size)  # verifies the weights
     epochs = manifest.get("training", {}).get("epochs_run")
-    resized = (f", input {trained_at} px -> {int(input_size)} px"
-               if trained_at != int(input_size) else "")
+    resized = f", input {trained_at} px -> {input_size} px" if trained_at != input_size else ""
     model.initialisation = (
         f"continued from {manifest['name']} ({manifest_path.name}; weights sha256 "
         f"{manifest['weights_sha256'][:12]}..., {epochs} epoch(s){resized})"
