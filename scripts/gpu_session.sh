@@ -3,10 +3,12 @@
 # ../shared/device/README.md: 15 minutes of device time a session, one command at most 10).
 #
 #   scripts/gpu_session.sh [JOB ...]     JOB: data, reference, resolution, pair, bench, explain;
-#                                        all means data, pair, bench, explain (the default)
+#                                        all means data, pair (the default)
 #
 #   data        renders chapter 02's `gpu` splits once (8,000 + 2,000 synthetic photographs at
-#               512 px on every core), so that the two trainings below can share them.
+#               512 px on every core; scripts/render_chapter_splits.py, from the chapter's own
+#               parameters), so that the two trainings below share them. Without it each
+#               training renders them itself, one waiting on the other's lock.
 #   reference   chapter 02 with profile "gpu" (224 px, up to 20 epochs, JAX, mixed bfloat16):
 #               the course's reference run, model densenet121_gpu.
 #   resolution  chapter 02 at 384 px on the same data (model densenet121_gpu384, RES_EPOCHS
@@ -17,14 +19,22 @@
 #   bench       benchmarks/bench_train_throughput.py --full (JSON), run alone on the machine.
 #   explain     benchmarks/bench_explain.py --full (JSON).
 #
-# What comes back under $OUT (8 files at most, 16 MiB each): runs.tar.gz (executed notebooks,
-# manifests, logs, and the history and best checkpoint of a run stopped before it saved), each
+# What comes back under $OUT (8 files at most, 16 MiB each, 64 MiB in all): runs.tar.gz (executed
+# notebooks, manifests, logs, and the history and best checkpoint of a run killed before it
+# saved; the checkpoint holds no optimizer state, so it fits in two parts), each
 # model's weights split into 15 MiB parts (join: cat NAME.weights.h5.part-* > NAME.weights.h5;
 # the manifest's sha256 checks the join), and the benchmarks' JSON.
 #
 # Time: everything runs against one deadline (GPU_DEADLINE_S, default 565 s after the start), so
 # the call ends inside the device's 600 s limit with its files; a job that would not fit in what
-# is left is skipped and named in the summary. Run it on the device from the repository root with
+# is left is skipped and named in the summary. A training gets chapter 02's time_limit_s (its
+# time limit less AFTER_TRAINING_S, default 120 s), so it stops after the epoch that leaves too
+# little time for another and still saves its best weights and manifest.
+# What the time went on in the call of 2026-11-27 (H200, reference alone, 224 px; its logs):
+# about 30 s before the chapter's first cell (wheels, papermill, kernel), 123 s in the data cell
+# (rendering 10,000 photographs at 512 px, then loading them), 11 s building the model, 135 s
+# for the first epoch (XLA compilation), then about 5 s per epoch and 1.2 s per validation.
+# bench and explain ran that day; their JSON is kept in benchmarks/records/ (book appendix). Run it on the device from the repository root with
 # the wheels carried (.whl, made here by `bash ../shared/device/fetch-wheels.sh myst-nb`; myst-nb
 # because chapter 02 glues its numbers), e.g.
 #     run(command="bash scripts/gpu_session.sh all", carry=[".whl"], timeout_s=600)
@@ -42,6 +52,7 @@ set -uo pipefail
 OUT=${OUT:-/tmp/gpu_out}
 DEADLINE=${GPU_DEADLINE_S:-565}
 RES_EPOCHS=${RES_EPOCHS:-10}
+AFTER_TRAINING_S=${AFTER_TRAINING_S:-120}
 STAGE=${GPU_STAGE:-/tmp/gpu_stage}
 PY=${PYTHON:-python3}
 MODELS=${DRLIB_MODELS:-models}
@@ -52,7 +63,7 @@ START=$(date +%s)
 mkdir -p "$OUT" "$STAGE"
 jobs=("$@")
 [ ${#jobs[@]} -eq 0 ] && jobs=(all)
-[ "${jobs[0]}" = all ] && jobs=(data pair bench explain)
+[ "${jobs[0]}" = all ] && jobs=(data pair)
 
 left() { echo $(( START + DEADLINE - $(date +%s) )); }
 
@@ -71,29 +82,17 @@ if [ -z "${DRY_RUN:-}" ] && [ -z "${LOCAL:-}" ]; then
 fi
 export KERAS_BACKEND=jax XLA_PYTHON_CLIENT_PREALLOCATE=false PYTHONUNBUFFERED=1 PYTHONHASHSEED=0
 
-build_data() {  # chapter 02's gpu splits, with the notebook's own parameters cell
-  limited "$1" "$PY" - <<'EOF'
-import json, time
-cells = json.load(open("notebooks/02_training.ipynb"))["cells"]
-source = next("".join(c["source"]) for c in cells if "parameters" in c["metadata"].get("tags", []))
-p = {}
-exec(source, p)
-from drlib.data import build_split
-from drlib.runtime import paths
-s = p["PROFILES"]["gpu"]
-cache = paths.data_dir() / "synthetic" / f"ch02_{p['label_scale']}_{s['render_size']}px_seed{p['seed']}"
-for split, n, prior in (("train", s["n_train"], p["prior"]), ("val", s["n_val"], p["val_prior"])):
-    t = time.perf_counter()
-    build_split(cache, split, n, seed=p["seed"], prior=prior, size=s["render_size"],
-                label_scale=p["label_scale"], workers=s["workers"], progress=False)
-    print(f"data: {split} {n} photographs at {s['render_size']} px in {time.perf_counter() - t:.0f} s")
-EOF
+build_data() {  # chapter 02's gpu splits, from the chapter's own parameters cell
+  limited "$1" "$PY" scripts/render_chapter_splits.py gpu
 }
 
 train_chapter() {  # SECONDS NAME [papermill -p pairs...]: chapter 02 with profile gpu
   local limit=$1 name=$2; shift 2
+  # Training stops after the epoch that leaves too little of the limit for another, keeping
+  # AFTER_TRAINING_S for the kernel's start and what follows training (evaluation, save).
   limited "$limit" "$PY" -m papermill notebooks/02_training.ipynb "$STAGE/02_$name.ipynb" \
-    -k python3 --cwd notebooks --log-output -p profile gpu -p model_name "$name" "$@" ${EXTRA[@]+"${EXTRA[@]}"} \
+    -k python3 --cwd notebooks --log-output -p profile gpu -p model_name "$name" \
+    -p time_limit_s $(( limit - AFTER_TRAINING_S )) "$@" ${EXTRA[@]+"${EXTRA[@]}"} \
     > "$STAGE/$name.log" 2>&1
   local rc=$?
   echo "$name: rc $rc ($(grep -c '^Epoch ' "$STAGE/$name.log" 2>/dev/null) epoch lines in its log)"

@@ -3,11 +3,16 @@
 papermill executes the notebook with ``profile="cpu-smoke"`` (DenseNet121 at 64 px, 48
 synthetic training photographs, one epoch: about a minute on two CPU cores), everything
 written under ``tmp_path``; the test then checks what the chapter promises to leave behind.
+Its data are rendered first by ``scripts/render_chapter_splits.py`` (what the GPU session's
+``data`` job runs), in a separate process as there, and the chapter must find and reuse them.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import papermill
@@ -16,10 +21,21 @@ from drlib.evaluation import revalidate
 from drlib.modeling.manifest import verify_manifest
 from drlib.synth import GENERATOR_VERSION
 
-NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "02_training.ipynb"
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK = ROOT / "notebooks" / "02_training.ipynb"
 
 
 def test_chapter02_smoke_profile_trains_and_saves_a_verified_model(tmp_path):
+    # The script renders the splits (its builder spawns worker processes, which must be able to
+    # re-import its main module) where the chapter looks for them: DRLIB_DATA/synthetic.
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "render_chapter_splits.py"), "cpu-smoke"],
+        env={**os.environ, "DRLIB_DATA": str(tmp_path)}, capture_output=True, text=True,
+        timeout=600)
+    assert done.returncode == 0, done.stderr
+    rendered = {path: path.stat().st_mtime_ns
+                for path in (tmp_path / "synthetic").glob("ch02_*/*/manifest.json")}
+    assert sorted(p.parent.name for p in rendered) == ["train", "val"]
     executed = tmp_path / "02_training.ipynb"
     papermill.execute_notebook(
         str(NOTEBOOK),
@@ -27,7 +43,7 @@ def test_chapter02_smoke_profile_trains_and_saves_a_verified_model(tmp_path):
         parameters={
             "profile": "cpu-smoke",
             "output_dir": str(tmp_path / "models"),
-            "data_root": str(tmp_path / "data"),
+            "data_root": str(tmp_path / "synthetic"),
             "run_dir": str(tmp_path / "run"),
         },
         kernel_name="python3",
@@ -43,7 +59,7 @@ def test_chapter02_smoke_profile_trains_and_saves_a_verified_model(tmp_path):
     assert manifest["model"]["input_shape"] == [None, 64, 64, 3]
     assert manifest["model"]["n_parameters"] == 7_042_629
     # the reported validation is recomputed from the saved weights and the rebuilt split
-    report = revalidate(manifest_path, data_root=tmp_path / "data")
+    report = revalidate(manifest_path, data_root=tmp_path / "synthetic")
     assert report["confusion"] == manifest["validation"]["confusion"]
     assert report["kappa"] == manifest["validation"]["kappa"]
     assert report["n"] == manifest["validation"]["n_images"] == 16
@@ -55,3 +71,5 @@ def test_chapter02_smoke_profile_trains_and_saves_a_verified_model(tmp_path):
     cells = json.loads(executed.read_text())["cells"]
     errors = [o for c in cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert errors == []
+    # the chapter used the rendered splits as they were (verified, not written again)
+    assert {path: path.stat().st_mtime_ns for path in rendered} == rendered

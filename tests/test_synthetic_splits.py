@@ -14,7 +14,9 @@ from drlib.data.masks import load_masks
 from drlib.data.synthetic_splits import (
     JPEG_QUALITY,
     SplitIntegrityError,
+    build_chapter_splits,
     build_split,
+    chapter_cache,
     image_seed,
     read_manifest,
     split_fingerprint,
@@ -249,3 +251,34 @@ def test_a_camera_without_compression_is_encoded_by_the_builder(tmp_path, monkey
         Image.fromarray(sample.image).save(encoded, format="JPEG", quality=JPEG_QUALITY)
         stored = (split / "train" / f"synth_val_{i:06d}.jpeg").read_bytes()
         assert stored == encoded.getvalue()
+
+
+def test_a_chapter_names_its_cache_folder_and_builds_both_splits_there(tmp_path):
+    assert chapter_cache(tmp_path, "ch02", "icdr", 384, 0) == tmp_path / "ch02_icdr_384px_seed0"
+    folders = build_chapter_splits(tmp_path, "ch02", n_train=6, n_val=4, prior="balanced",
+                                   val_prior="eyepacs", seed=2, render_size=64,
+                                   label_scale="table1", workers=1, progress=False)
+    cache = tmp_path / "ch02_table1_64px_seed2"
+    assert folders == {"train": cache / "train", "val": cache / "val"}
+    for split, n, prior in (("train", 6, "balanced"), ("val", 4, "eyepacs")):
+        manifest = read_manifest(folders[split])
+        assert (manifest["split"], manifest["n"], manifest["seed"], manifest["prior"]) == (
+            split, n, 2, prior)
+        assert manifest["config"]["size"] == 64 and manifest["config"]["label_scale"] == "table1"
+
+
+def _build_in_another_process(root: str) -> str:
+    return split_fingerprint(build_split(root, "train", 12, seed=5, size=64, workers=1,
+                                         progress=False))
+
+
+def test_two_processes_asking_for_one_split_at_once_get_one_whole_split(tmp_path):
+    # The GPU session trains two models at once from one cache: the second to ask waits for
+    # the first to finish the split and reuses it, instead of writing over its files.
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    with ProcessPoolExecutor(2, mp_context=get_context("spawn")) as pool:
+        fingerprints = list(pool.map(_build_in_another_process, [str(tmp_path)] * 2))
+    assert fingerprints[0] == fingerprints[1] == verify_split(tmp_path / "train")
+    assert not (tmp_path / ".train.partial").exists()

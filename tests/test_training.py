@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import math
+import time
+import warnings
 
 import keras
 import numpy as np
@@ -15,6 +17,7 @@ import pytest
 from sklearn.metrics import cohen_kappa_score
 
 from drlib.modeling.inference import predict_probabilities
+from drlib.modeling.manifest import load_inference_weights
 from drlib.runtime.devices import has_accelerator
 from drlib.training import (
     ArrayBatches,
@@ -28,7 +31,7 @@ from drlib.training import (
     train,
     validation_report,
 )
-from drlib.training.callbacks import replay_early_stopping, replay_reduce_lr
+from drlib.training.callbacks import Deadline, replay_early_stopping, replay_reduce_lr
 
 SIZE = 16
 
@@ -413,3 +416,72 @@ def test_history_csv_reads_keras_na_cells_as_nan(tmp_path):
     columns = read_history_csv(path)
     assert columns["loss"] == [1.5, 1.25]
     assert math.isnan(columns["val_loss"][0]) and columns["val_loss"][1] == 0.75
+
+
+def test_the_best_checkpoint_holds_the_layer_weights_without_the_optimizer(data, tmp_path):
+    # A run stopped on a lent machine brings back its best weights: without Adam's two moments
+    # per weight they are a third of the size. The backup keeps the optimizer (to resume).
+    import h5py
+
+    model = tiny_model()
+    train(model, *data, config(tmp_path, epochs=2, restore_best_weights=True))
+    with h5py.File(tmp_path / "checkpoints" / "best.weights.h5") as best:
+        assert sorted(best.keys()) == ["layers", "vars"]
+    restored = tiny_model()
+    restored.compile(optimizer="adam", loss="categorical_crossentropy")  # as the loop's model
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a compiled model loads it without complaint
+        load_inference_weights(restored, tmp_path / "checkpoints" / "best.weights.h5")
+    for a, b in zip(weights_of(model), weights_of(restored), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_deadline_stops_after_the_epoch_that_leaves_no_time_for_another(data, tmp_path):
+    model = tiny_model()
+    history = train(model, *data, config(tmp_path, epochs=4, restore_best_weights=True),
+                    deadline=time.monotonic())  # already passed: the first epoch is the last
+    assert history.epoch == [0]
+    assert history.stopped_by_deadline and not history.stopped_early
+    assert history.weights_restored_from_best
+    assert json.loads((tmp_path / "history.json").read_text())["stopped_by_deadline"] is True
+    assert not (tmp_path / "backup").exists()  # it ended as a finished run does
+
+    unhurried = train(tiny_model(), *data, config(tmp_path / "b", epochs=2),
+                      deadline=time.monotonic() + 3600)
+    assert unhurried.epoch == [0, 1] and not unhurried.stopped_by_deadline
+
+
+class _Clock:
+    def __init__(self, times):
+        self.times = list(times)
+
+    def __call__(self):
+        return self.times.pop(0)
+
+
+class _Stoppable:
+    stop_training = False
+
+
+@pytest.mark.parametrize(("times", "stopped"), [
+    # per epoch: begin, end of the first step, end; deadline 55. Epoch 0 compiles for 30 s,
+    # then runs 10 s: the projection is 10 s (40 + 10 <= 55), not 40. Epoch 1 (41 to 50, 9 s
+    # after its first step): 50 + 9 > 55, so the run stops after it.
+    ([0, 30, 40, 40, 41, 50], 1),
+    # epochs of 4 s after their first step: epochs 0-4 leave room for another (the fifth ends
+    # at 44, 44 + 4 <= 55); epoch 5 ends at 55, and another of its 5 s would not fit
+    ([0, 20, 24, 24, 25, 29, 29, 30, 34, 34, 35, 39, 39, 40, 44, 44, 50, 55], 5),
+])
+def test_deadline_projects_the_last_epoch_without_its_first_step(times, stopped):
+    clock = _Clock(times)
+    callback = Deadline(55.0, clock=clock)
+    callback.set_model(_Stoppable())
+    callback.on_train_begin()
+    epoch = 0
+    while clock.times and not callback.model.stop_training:
+        callback.on_epoch_begin(epoch)
+        callback.on_train_batch_end(0)
+        callback.on_train_batch_end(1)  # later steps do not move the mark
+        callback.on_epoch_end(epoch)
+        epoch += 1
+    assert callback.stopped_epoch == stopped

@@ -16,7 +16,12 @@ from drlib.data.preprocess import (
     plain_preprocess,
 )
 from drlib.data.records import DatasetError, FundusRecord, LoadReport
-from drlib.data.synthetic_splits import build_split, read_manifest
+from drlib.data.synthetic_splits import (
+    build_chapter_splits,
+    build_split,
+    chapter_cache,
+    read_manifest,
+)
 
 _LAZY = {"FundusSequence": "drlib.data.pipeline", "load_arrays": "drlib.data.pipeline"}
 
@@ -31,7 +36,8 @@ def __getattr__(name: str):
 
 __all__ = [
     "PREPROCESSORS", "DatasetError", "FundusImageError", "FundusRecord", "FundusSequence",
-    "LoadReport", "build_split", "detect_layout", "find_field_of_view", "graham_preprocess",
+    "LoadReport", "build_chapter_splits", "build_split", "chapter_cache", "detect_layout",
+    "find_field_of_view", "graham_preprocess",
     "load_arrays", "load_dataset", "load_masks", "load_record_masks", "patient_groups",
     "patient_id", "plain_preprocess", "read_fundus", "read_manifest", "read_mask", "save_masks",
     "split_by_patient",

@@ -15,18 +15,27 @@ its fingerprint is computed from those bytes (:func:`split_fingerprint`), never 
 stored string. A cached split is reused only when its manifest matches the request *and* its files
 still hash to what the manifest records (:func:`verify_split`); a tampered or damaged file fails
 loudly, naming the first file that differs. A half-written split is never mistaken for a finished
-one (it is written under a temporary name and renamed at the end).
+one (it is written under a temporary name and renamed at the end), and two processes asking for
+the same split at once do not both write it: the second waits on a lock file
+(``<root>/.<split>.lock``) and then reuses what the first built.
+
+A chapter keeps its splits in one folder named by :func:`chapter_cache`, and builds them with
+:func:`build_chapter_splits`; a script that renders a chapter's data ahead of it (the GPU
+session's ``data`` job) calls the same two, so both name and fill the same folder.
 """
 
 from __future__ import annotations
 
 import csv
+import fcntl
 import hashlib
 import io
 import json
 import os
 import shutil
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict
 from multiprocessing import get_context
 from pathlib import Path
@@ -245,6 +254,24 @@ def build_split(root: str | Path, split: str, n: int, seed: int = 0, prior="eyep
     if label_scale is not None:
         config = SynthConfig(**{**asdict(config), "label_scale": label_scale})
     root = Path(root)
+    with _split_lock(root, split):  # another process building this split finishes first
+        return _build_split_locked(root, split, n, seed, prior, config, workers, progress)
+
+
+@contextmanager
+def _split_lock(root: Path, split: str) -> Iterator[None]:
+    """Hold an exclusive lock on ``<root>/.<split>.lock`` (released when the process dies)."""
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / f".{split}.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _build_split_locked(root: Path, split: str, n: int, seed: int, prior, config: SynthConfig,
+                        workers: int | None, progress: bool) -> Path:
     target = root / split
     wanted = split_request(split, n, seed, prior, config)
     differences = cached_split_differences(target, wanted)
@@ -277,6 +304,29 @@ def build_split(root: str | Path, split: str, n: int, seed: int = 0, prior="eyep
     shutil.rmtree(target, ignore_errors=True)
     tmp.rename(target)
     return target
+
+
+def chapter_cache(root: str | Path, chapter: str, label_scale: str, render_size: int,
+                  seed: int) -> Path:
+    """The folder of a chapter's synthetic splits: ``<root>/<chapter>_<scale>_<size>px_seed<seed>``
+    (e.g. ``ch02_icdr_384px_seed0``). A model's manifest records this name (its
+    ``dataset_fingerprint["cache"]``), so that later chapters can find and rebuild its data."""
+    return Path(root) / f"{chapter}_{label_scale}_{int(render_size)}px_seed{int(seed)}"
+
+
+def build_chapter_splits(root: str | Path, chapter: str, *, n_train: int, n_val: int,
+                         prior, val_prior, seed: int, render_size: int, label_scale: str,
+                         workers: int | None = None, progress: bool = True) -> dict[str, Path]:
+    """A chapter's training and validation splits in :func:`chapter_cache`, built or reused.
+
+    The training split has ``n_train`` photographs drawn with grade distribution ``prior``, the
+    validation split ``n_val`` with ``val_prior``; both are rendered at ``render_size`` px with
+    labels on ``label_scale``, from ``seed``. Returns ``{"train": folder, "val": folder}``.
+    """
+    cache = chapter_cache(root, chapter, label_scale, render_size, seed)
+    return {split: build_split(cache, split, n, seed=seed, prior=split_prior, size=render_size,
+                               label_scale=label_scale, workers=workers, progress=progress)
+            for split, n, split_prior in (("train", n_train, prior), ("val", n_val, val_prior))}
 
 
 def cached_split_differences(split_dir: str | Path, request: dict) -> dict | None:

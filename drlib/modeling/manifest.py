@@ -46,20 +46,34 @@ def sha256sum(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def save_inference_weights(model: keras.Model, path: str | Path) -> Path:
-    """Save the model's weights without optimizer state (``.weights.h5``).
+def inference_view(model: keras.Model) -> keras.Model:
+    """An uncompiled functional model sharing ``model``'s layers (and so its weights).
 
-    A compiled model's ``save_weights`` also writes the optimizer variables; an uncompiled
-    functional view sharing the same layers writes the layer weights only, under the same
-    layer names, so the file loads into a freshly built model of the same architecture.
+    A compiled model's ``save_weights`` also writes the optimizer variables (about three times
+    the size of the weights, for Adam) and its ``load_weights`` expects them; the view saves and
+    loads the layer weights only, under the same layer names.
+    """
+    return keras.Model(model.inputs, model.outputs, name=model.name)
+
+
+def save_inference_weights(model: keras.Model, path: str | Path) -> Path:
+    """Save the model's weights without optimizer state (``.weights.h5``), atomically.
+
+    The file loads into a freshly built model of the same architecture, or into a compiled one
+    with :func:`load_inference_weights`.
     """
     path = Path(path)
     if not path.name.endswith(WEIGHTS_SUFFIX):
         raise ValueError(f"weights file name must end in {WEIGHTS_SUFFIX}: {path}")
-    view = keras.Model(model.inputs, model.outputs, name=model.name)
     with atomic_path(path) as tmp:  # a killed save never leaves a half-written weights file
-        view.save_weights(str(tmp))
+        inference_view(model).save_weights(str(tmp))
     return path
+
+
+def load_inference_weights(model: keras.Model, path: str | Path) -> None:
+    """Load a file of :func:`save_inference_weights` into ``model``, compiled or not; its
+    optimizer state is left as it is."""
+    inference_view(model).load_weights(str(path))
 
 
 def _version(distribution: str) -> str | None:
@@ -161,6 +175,7 @@ def write_manifest(
             "epochs_run": history.epochs_run,
             "best_epoch": history.best_epoch,
             "stopped_early": history.stopped_early,
+            "stopped_by_deadline": bool(getattr(history, "stopped_by_deadline", False)),
             "weights_from_best_epoch": history.weights_restored_from_best,
             "wall_time_s": history.wall_time_s,
             "train_images_per_s": history.train_images_per_s,

@@ -28,7 +28,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from drlib.modeling.manifest import sha256sum
+from drlib.modeling.manifest import inference_view, sha256sum
 from drlib.runtime.atomic import atomic_path, atomic_write_text, remove_debris
 
 BACKUP_METADATA = "training_metadata.json"
@@ -205,6 +205,10 @@ class AtomicCheckpoint(keras.callbacks.Callback):
         monitor, mode: the quantity and direction that ``save_best_only`` watches.
         save_best_only: save only when ``monitor`` improves on the best value so far.
         save_weights_only: ``model.save_weights`` instead of ``model.save``.
+        include_optimizer: with ``save_weights_only``, also the optimizer state (what
+            ``save_weights`` of a compiled model writes); ``False`` writes the layer weights
+            only (:func:`drlib.modeling.manifest.save_inference_weights`' format, a third of the
+            size for Adam; load it with :func:`~drlib.modeling.manifest.load_inference_weights`).
         initial_value_threshold: best value before the first epoch (a resumed run passes the
             best of its earlier epochs, so it does not overwrite a better checkpoint).
     """
@@ -213,6 +217,7 @@ class AtomicCheckpoint(keras.callbacks.Callback):
 
     def __init__(self, filepath: str | Path, monitor: str = "val_loss", mode: str = "min",
                  save_best_only: bool = False, save_weights_only: bool = False,
+                 include_optimizer: bool = True,
                  initial_value_threshold: float | None = None) -> None:
         super().__init__()
         if mode not in ("min", "max"):
@@ -222,6 +227,7 @@ class AtomicCheckpoint(keras.callbacks.Callback):
         self.mode = mode
         self.save_best_only = save_best_only
         self.save_weights_only = save_weights_only
+        self.include_optimizer = include_optimizer
         self.best = initial_value_threshold
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
@@ -238,9 +244,53 @@ class AtomicCheckpoint(keras.callbacks.Callback):
         path = Path(self.filepath.format(epoch=epoch + 1, **logs))
         with atomic_path(path) as tmp:
             if self.save_weights_only:
-                self.model.save_weights(str(tmp))
+                saved = self.model if self.include_optimizer else inference_view(self.model)
+                saved.save_weights(str(tmp))
             else:
                 self.model.save(str(tmp))
+
+
+class Deadline(keras.callbacks.Callback):
+    """Stop training after the epoch that leaves too little time for another before a deadline.
+
+    ``deadline`` is a :func:`time.monotonic` value. At the end of every epoch, if one more epoch
+    as long as this one would end after it, training stops there, as an early stop does: the run
+    ends normally, so the loop restores the best epoch's weights and the caller can save them.
+    An epoch's length is measured from the end of its first training step (so the compilation
+    that the first step of the first epoch pays, often minutes on a GPU, does not count as if
+    every epoch paid it) to the end of its validation. ``stopped_epoch`` is the (0-based) epoch
+    it stopped after; ``None`` while it has stopped nothing. Leave room after the deadline for
+    whatever comes after training.
+    """
+
+    async_safe = True
+
+    def __init__(self, deadline: float, clock=time.monotonic) -> None:
+        super().__init__()
+        self.deadline = float(deadline)
+        self.clock = clock
+        self.stopped_epoch: int | None = None
+        self._mark: float | None = None
+        self._first_step = False
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self.stopped_epoch = None
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._mark = self.clock()
+        self._first_step = True
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        if self._first_step:
+            self._mark = self.clock()
+            self._first_step = False
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        now = self.clock()
+        epoch_s = now - (self._mark if self._mark is not None else now)
+        if now + epoch_s > self.deadline:
+            self.stopped_epoch = epoch
+            self.model.stop_training = True
 
 
 class TrainingBackup(keras.callbacks.Callback):

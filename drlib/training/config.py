@@ -121,6 +121,8 @@ class TrainingHistory:
     """First epoch trained by the last call (0 unless it resumed)."""
     best_epoch: int | None = None
     stopped_early: bool = False
+    stopped_by_deadline: bool = False
+    """The run stopped before its last epoch because another would have passed its deadline."""
     weights_restored_from_best: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -161,6 +163,7 @@ class TrainingHistory:
             "initial_epoch": self.initial_epoch,
             "best_epoch": self.best_epoch,
             "stopped_early": self.stopped_early,
+            "stopped_by_deadline": self.stopped_by_deadline,
             "weights_restored_from_best": self.weights_restored_from_best,
             "wall_time_s": self.wall_time_s,
             "train_images_per_s": self.train_images_per_s,

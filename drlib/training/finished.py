@@ -36,7 +36,7 @@ def matching_finished_run(manifest_path: str | Path, config: TrainConfig,
 
 def history_from_manifest(manifest: dict[str, Any]) -> TrainingHistory:
     """The :class:`TrainingHistory` of the run a manifest recorded (epochs, per-epoch values,
-    best epoch, early stopping)."""
+    best epoch, early stopping, a stop by deadline)."""
     training = manifest.get("training") or {}
     history = training.get("history")
     if not history:
@@ -52,5 +52,6 @@ def history_from_manifest(manifest: dict[str, Any]) -> TrainingHistory:
         epoch=list(range(n)), history=values,
         output_dir=Path(manifest.get("config", {}).get("output_dir", ".")),
         best_epoch=training.get("best_epoch"), stopped_early=bool(training.get("stopped_early")),
+        stopped_by_deadline=bool(training.get("stopped_by_deadline")),
         weights_restored_from_best=bool(training.get("weights_from_best_epoch")),
     )

@@ -6,7 +6,9 @@ Layout of ``config.output_dir``::
     history.csv                one row per epoch, appended to when a run resumes
     history.json               the whole history and summary, written when ``train`` returns
     checkpoints/last.keras     the full model (with optimizer) at the end of the latest epoch
-    checkpoints/best.weights.h5  weights of the best epoch so far (``config.monitor``)
+    checkpoints/best.weights.h5  weights of the best epoch so far (``config.monitor``), without
+                               the optimizer state (a third of the size; a stopped run's
+                               best weights travel light)
     checkpoints/epoch_NNN.keras  every epoch, if ``config.keep_epoch_checkpoints``
     backup/                    the state of the latest epoch (:class:`TrainingBackup`); removed
                                when a run completes
@@ -41,12 +43,14 @@ from typing import Any
 import keras
 import numpy as np
 
+from drlib.modeling.manifest import load_inference_weights
 from drlib.runtime.atomic import atomic_write_text, remove_debris
 from drlib.runtime.devices import check_batch_size
 from drlib.runtime.storage import check_output_folder
 from drlib.training.callbacks import (
     AtomicCheckpoint,
     CompactProgbar,
+    Deadline,
     EpochSync,
     LearningRateLog,
     ResumableEarlyStopping,
@@ -234,6 +238,7 @@ def train(
     config: TrainConfig,
     *,
     callbacks: list[keras.callbacks.Callback] | None = None,
+    deadline: float | None = None,
 ) -> TrainingHistory:
     """Train ``model`` (compiled here: Adam, categorical cross-entropy) and return its history.
 
@@ -244,6 +249,10 @@ def train(
             A validation PyDataset must not shuffle.
         config: the run's settings; ``config.output_dir`` receives everything (module doc).
         callbacks: extra Keras callbacks, run after the built-in ones and before the backup.
+        deadline: a :func:`time.monotonic` value by which training should end: after the epoch
+            that leaves too little time for another, the run stops as an early stop does (best
+            weights restored, ``stopped_by_deadline`` set; :class:`Deadline`). Not part of the
+            config: a run stopped by its deadline and resumed later trains the epochs left.
 
     Returns:
         A :class:`TrainingHistory` with one entry per epoch of the whole run, including
@@ -317,6 +326,7 @@ def train(
             mode=mode,
             save_best_only=True,
             save_weights_only=True,
+            include_optimizer=False,
             initial_value_threshold=prior_best,
         ),
     ]
@@ -340,6 +350,9 @@ def train(
                 verbose=1 if config.verbose else 0,
             )
         )
+    stop_at = Deadline(deadline) if deadline is not None else None
+    if stop_at is not None:
+        run_callbacks.append(stop_at)
     run_callbacks += list(callbacks or [])
     if config.verbose:
         run_callbacks.append(CompactProgbar())
@@ -366,7 +379,7 @@ def train(
     restored = False
     best_weights = checkpoints / "best.weights.h5"
     if config.restore_best_weights and best_weights.is_file():
-        model.load_weights(str(best_weights))
+        load_inference_weights(model, best_weights)
         restored = True
     history = TrainingHistory(
         epoch=epochs,
@@ -375,6 +388,8 @@ def train(
         initial_epoch=resume_epoch or 0,
         best_epoch=best_epoch,
         stopped_early=bool(early_stopping is not None and early_stopping.stopped_epoch > 0),
+        stopped_by_deadline=bool(stop_at is not None and stop_at.stopped_epoch is not None
+                                 and stop_at.stopped_epoch + 1 < config.epochs),
         weights_restored_from_best=restored,
         extra={"monitor": monitor, "config": config.to_dict()},
     )
