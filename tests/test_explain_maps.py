@@ -122,6 +122,23 @@ def test_cam_from_features_rejects_shapes_that_do_not_fit(shapes):
         cam_from_features(features, weights)
 
 
+def test_cam_from_features_in_float64_across_its_chunks():
+    """The grader's shape: (N, 7, 7, 1024) is converted to float64 in chunks of rows; every
+    chunk, the last (partial) one included, lands on its own images, cells and classes."""
+    rng = np.random.default_rng(11)
+    features = np.maximum(rng.normal(size=(9, 7, 7, 1024)), 0.0).astype(np.float32)
+    weights = rng.normal(size=(1024, 5)).astype(np.float32)
+    f64, w64 = features.astype(np.float64), weights.astype(np.float64)
+    expected = np.stack([np.stack([f64[n] @ w64[:, c] for c in range(5)]) for n in range(9)])
+    out = cam_from_features(features, weights)
+    assert out.dtype == np.float32 and out.shape == (9, 5, 7, 7) and out.flags.c_contiguous
+    # float64 sums rounded once: within one float32 rounding of the exact value
+    np.testing.assert_allclose(out, expected, rtol=2 ** -23, atol=1e-6)
+    # float32 products and sums would not be (~1e-6 relative on 1024 terms)
+    f32 = np.einsum("nhwk,kc->nchw", features, weights)
+    assert np.abs(f32 - expected).max() > np.abs(out - expected).max()
+
+
 def test_identity_error_is_the_gap_between_map_mean_plus_bias_and_score():
     rng = np.random.default_rng(2)
     every = rng.normal(size=(3, 4, 2, 2)).astype(np.float32)
@@ -324,6 +341,37 @@ def test_reduce_channels_on_known_numbers():
     np.testing.assert_array_equal(positive, -np.asarray(expected["signed_max"]))
     with pytest.raises(ValueError, match="reduce must be one of"):
         reduce_channels(grads, "mean")
+
+
+@pytest.mark.parametrize("channels", [1, 2, 3, 4])
+def test_reduce_channels_equals_the_axis_reductions_on_ties_nan_and_inf(channels):
+    """The reductions are element-wise over the channel planes; they give exactly the numbers of
+    NumPy's reductions along the last axis: np.abs().max(), .sum() and the np.argmax of |g|
+    (the first of equal magnitudes, NaN where a channel is NaN)."""
+    rng = np.random.default_rng(12)
+    # 4 x 130 x 131 = 68120 pixels: more than one block of pixels (the last one partial)
+    grads = rng.normal(size=(4, 130, 131, channels)).astype(np.float32)
+    grads[0] = np.round(grads[0])  # many equal magnitudes
+    grads[1, :4, :, 0] = -grads[1, :4, :, -1]  # equal magnitudes of opposite signs
+    grads[1, 4:6] = 0.0
+    grads[2, 0, :5, min(1, channels - 1)] = np.nan
+    grads[2, 1, :5] = np.nan
+    grads[3, 0, :3, 0] = np.inf
+    grads[3, 1, :3, -1] = -np.inf
+    grads[3, -5:] = np.round(grads[3, -5:])  # in the last block too
+    grads[3, -1, :7, -1] = np.nan
+    expected = {
+        "max_abs": np.abs(grads).max(axis=-1),
+        "sum": grads.sum(axis=-1),
+        "signed_max": np.take_along_axis(
+            grads, np.abs(grads).argmax(axis=-1)[..., None], axis=-1)[..., 0],
+    }
+    for how, value in expected.items():
+        out = reduce_channels(grads, how)
+        assert out.shape == grads.shape[:-1] and out.dtype == np.float32, how
+        np.testing.assert_array_equal(out, value, err_msg=how)
+        # the sign of every entry too (assert_array_equal takes 0.0 == -0.0)
+        np.testing.assert_array_equal(np.signbit(out), np.signbit(value), err_msg=how)
 
 
 def test_maps_reject_bad_arguments(tanh_model):

@@ -28,6 +28,27 @@ from drlib.explain.graph import (
 from drlib.explain.targets import as_image_batch, resolve_classes
 from drlib.modeling.densenet import LAST_CONV_LAYER, SCORES_LAYER
 
+_CHUNK_VALUES = 1 << 16
+"""Feature values converted to float64 at a time: 512 KiB, one BLAS thread (as in
+:func:`drlib.explain.cam.cam_from_features`)."""
+
+
+def _weighted_channel_sum(features: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """sum_k alpha[n, k] f[n, y, x, k]: (N, h, w, K) x (N, K) -> (N, h, w), in float64.
+
+    One BLAS product per chunk of images (np.einsum, without BLAS, on all the features converted
+    at once took 4x as long at (256, 7, 7, 1024)).
+    """
+    n, h, w, k = features.shape
+    out = np.empty((n, h * w, 1), dtype=np.float64)
+    weights = alpha.astype(np.float64)[:, :, None]
+    step = max(1, _CHUNK_VALUES // max(h * w * k, 1))
+    for start in range(0, n, step):
+        stop = start + step
+        np.matmul(features[start:stop].reshape(-1, h * w, k).astype(np.float64),
+                  weights[start:stop], out=out[start:stop])
+    return out.reshape(n, h, w)
+
 
 @dataclass(frozen=True)
 class GradCam:
@@ -63,7 +84,7 @@ def grad_cam(
     _, grads = gradients_batched(head_gradient_function(model, layer, scores_layer),
                                  features, chosen, batch_size)
     alpha = grads.mean(axis=(1, 2))
-    maps = np.einsum("nhwk,nk->nhw", features.astype(np.float64), alpha.astype(np.float64))
+    maps = _weighted_channel_sum(features, alpha)
     if relu:
         maps = np.maximum(maps, 0.0)
     return GradCam(maps=maps.astype(np.float32), alpha=alpha.astype(np.float32),

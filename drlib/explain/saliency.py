@@ -50,6 +50,31 @@ from drlib.modeling.densenet import SCORES_LAYER
 REDUCTIONS = ("max_abs", "signed_max", "sum", "none")
 """How :func:`reduce_channels` turns (N, H, W, 3) gradients into (N, H, W) maps."""
 
+_BLOCK_PIXELS = 1 << 16
+"""Pixels :func:`reduce_channels` reduces at a time (768 KiB of RGB float32: in cache)."""
+
+
+def _reduce_block(block: np.ndarray, how: str, out: np.ndarray) -> None:
+    """Reduce the channels of ``block`` (M, C) into ``out`` (M,), channel by channel."""
+    planes = [block[:, i] for i in range(block.shape[1])]
+    if how == "sum":
+        np.add(planes[0], np.float32(0.0), out=out)  # from +0.0, as np.sum: -0.0 + 0.0 = +0.0
+        for plane in planes[1:]:
+            np.add(out, plane, out=out)
+    elif how == "max_abs":
+        np.abs(planes[0], out=out)
+        for plane in planes[1:]:
+            np.maximum(out, np.abs(plane), out=out)
+    else:  # signed_max: the entry of largest magnitude, the first of equal ones, NaN where one is
+        sizes = [np.abs(plane) for plane in planes]
+        largest = sizes[0].copy()
+        for size in sizes[1:]:
+            np.maximum(largest, size, out=largest)
+        out[:] = planes[-1]
+        for plane, size in zip(planes[-2::-1], sizes[-2::-1], strict=True):
+            np.copyto(out, plane, where=size == largest)
+        np.copyto(out, largest, where=np.isnan(largest))
+
 
 def reduce_channels(grads: np.ndarray, how: str = "max_abs") -> np.ndarray:
     """Reduce the colour axis (last) of gradients: see :data:`REDUCTIONS`."""
@@ -58,12 +83,23 @@ def reduce_channels(grads: np.ndarray, how: str = "max_abs") -> np.ndarray:
     grads = np.asarray(grads, dtype=np.float32)
     if how == "none":
         return grads
-    if how == "max_abs":
-        return np.abs(grads).max(axis=-1)
-    if how == "sum":
-        return grads.sum(axis=-1)
-    index = np.abs(grads).argmax(axis=-1)[..., None]
-    return np.take_along_axis(grads, index, axis=-1)[..., 0]
+    if not 1 <= grads.shape[-1] <= 4:  # NumPy's reductions along the last axis
+        if how == "max_abs":
+            return np.abs(grads).max(axis=-1)
+        if how == "sum":
+            return grads.sum(axis=-1)
+        index = np.abs(grads).argmax(axis=-1)[..., None]
+        return np.take_along_axis(grads, index, axis=-1)[..., 0]
+    # 1-4 channels: element-wise over the channel planes, block by block, the same numbers as
+    # those reductions (channels in order, the first of equal magnitudes, NaN propagated), which,
+    # along so short an axis, took 2-18x as long (0.61 s against 0.035 s for max_abs on
+    # (256, 224, 224, 3), 2 CPU cores).
+    pixels = grads.reshape(-1, grads.shape[-1])
+    out = np.empty(len(pixels), dtype=np.float32)
+    for start in range(0, len(pixels), _BLOCK_PIXELS):
+        stop = start + _BLOCK_PIXELS
+        _reduce_block(pixels[start:stop], how, out[start:stop])
+    return out.reshape(grads.shape[:-1])
 
 
 @dataclass(frozen=True)
