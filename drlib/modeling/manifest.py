@@ -175,7 +175,7 @@ def write_manifest(
             "epochs_run": history.epochs_run,
             "best_epoch": history.best_epoch,
             "stopped_early": history.stopped_early,
-            "stopped_by_deadline": bool(getattr(history, "stopped_by_deadline", False)),
+            "stopped_by_deadline": history.stopped_by_deadline,
             "weights_from_best_epoch": history.weights_restored_from_best,
             "wall_time_s": history.wall_time_s,
             "train_images_per_s": history.train_images_per_s,

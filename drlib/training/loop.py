@@ -251,8 +251,9 @@ def train(
         callbacks: extra Keras callbacks, run after the built-in ones and before the backup.
         deadline: a :func:`time.monotonic` value by which training should end: after the epoch
             that leaves too little time for another, the run stops as an early stop does (best
-            weights restored, ``stopped_by_deadline`` set; :class:`Deadline`). Not part of the
-            config: a run stopped by its deadline and resumed later trains the epochs left.
+            weights restored, ``stopped_by_deadline`` set; :class:`Deadline`). It ends as a
+            finished run (no backup is left to resume from), and it is not part of the config:
+            the time a machine was lent for does not decide which finished run matches.
 
     Returns:
         A :class:`TrainingHistory` with one entry per epoch of the whole run, including
