@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 import cv2
 import numpy as np
 
-from drlib.synth.noise_fields import pixel_noise
+from drlib.synth.noise_fields import scaled_pixel_noise
 
 
 @dataclass(frozen=True)
@@ -62,9 +62,15 @@ def apply_camera(image: np.ndarray, fov: np.ndarray, settings: CameraSettings, f
     """
     size = image.shape[0]
     if settings.noise_sigma > 0:
-        image += (np.float32(settings.noise_sigma) * pixel_noise(rng, size))[..., None]
+        # the same float32 add per pixel and channel as ``image += noise[..., None]``
+        noise = scaled_pixel_noise(rng, size, settings.noise_sigma)
         # noise can push dark pixels below 0; convertScaleAbs would reflect them (|x|)
-        np.maximum(image, np.float32(0.0), out=image)
+        if image.dtype == np.float32 and image.flags.c_contiguous:
+            cv2.add(image, cv2.cvtColor(noise, cv2.COLOR_GRAY2RGB), dst=image)
+            cv2.max(image, 0.0, dst=image)
+        else:
+            image += noise[..., None]
+            np.maximum(image, np.float32(0.0), out=image)
     out = cv2.convertScaleAbs(image)  # rounding, saturating float -> uint8
     out = cv2.LUT(out, camera_lut(settings))
     if settings.blur_sigma > 0:
@@ -76,5 +82,8 @@ def apply_camera(image: np.ndarray, fov: np.ndarray, settings: CameraSettings, f
                            [cv2.IMWRITE_JPEG_QUALITY, settings.jpeg_quality])
     if not ok:  # pragma: no cover - OpenCV encodes any uint8 image
         raise RuntimeError("JPEG encoding failed")
-    decoded = cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    if hasattr(cv2, "IMREAD_COLOR_RGB"):  # decoded straight to RGB: the same pixels
+        decoded = cv2.imdecode(buf, cv2.IMREAD_COLOR_RGB)
+    else:  # pragma: no cover - OpenCV before 4.10
+        decoded = cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
     return decoded, buf.tobytes()

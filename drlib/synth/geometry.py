@@ -113,8 +113,12 @@ def pixel_grid(size: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def distance_map(size: int, centre: tuple[float, float]) -> np.ndarray:
+    # x varies along rows only and y down columns only: each squared difference is computed
+    # once per column (row) and broadcast, the same float32 arithmetic per pixel
     x, y = pixel_grid(size)
-    return np.sqrt((x - np.float32(centre[0])) ** 2 + (y - np.float32(centre[1])) ** 2)
+    dx2 = (x[:1] - np.float32(centre[0])) ** 2
+    dy2 = (y[:, :1] - np.float32(centre[1])) ** 2
+    return np.sqrt(dx2 + dy2)
 
 
 def quadrant_map(geom: FundusGeometry, fov: np.ndarray) -> np.ndarray:
@@ -125,10 +129,13 @@ def quadrant_map(geom: FundusGeometry, fov: np.ndarray) -> np.ndarray:
     """
     x, y = pixel_grid(geom.size)
     o, s, n = geom.quadrant_origin, geom.superior_axis, geom.nasal_axis
+    x, y = x[:1], y[:, :1]  # one row of x, one column of y, broadcast: the same arithmetic
     superior = (x * np.float32(s[0]) + y * np.float32(s[1])) > np.float32(o @ s)
     nasal = (x * np.float32(n[0]) + y * np.float32(n[1])) > np.float32(o @ n)
-    q = (superior.view(np.uint8) ^ 1) * np.uint8(2) + nasal.view(np.uint8) + np.uint8(1)
-    q[~fov] = 0
+    # 1 + nasal + 2 (not superior), and 0 outside the field, in few uint8 passes
+    q = np.uint8(3) - (superior.view(np.uint8) << np.uint8(1))
+    q += nasal.view(np.uint8)
+    q *= np.asarray(fov, bool).view(np.uint8)
     return q
 
 
@@ -170,5 +177,6 @@ def ellipse_mask(size: int, centre: tuple[float, float], rx: float, ry: float) -
     ys = slice(max(int(cy - ry) - 1, 0), min(int(cy + ry) + 2, size))
     xs = slice(max(int(cx - rx) - 1, 0), min(int(cx + rx) + 2, size))
     x, y = pixel_grid(size)
-    mask[ys, xs] = ((x[ys, xs] - cx) / rx) ** 2 + ((y[ys, xs] - cy) / ry) ** 2 <= 1.0
+    # x varies along rows only and y down columns only: one row and one column, broadcast
+    mask[ys, xs] = ((x[:1, xs] - cx) / rx) ** 2 + ((y[ys, :1] - cy) / ry) ** 2 <= 1.0
     return mask

@@ -38,13 +38,33 @@ MASK_THRESHOLD = 96  # coverage (0..255) from which a pixel belongs to a lesion'
 
 
 def _bbox(layer: np.ndarray, pad: int) -> tuple[slice, slice] | None:
-    rows = np.flatnonzero(layer.any(axis=1))
-    if len(rows) == 0:
-        return None
-    cols = np.flatnonzero(layer.any(axis=0))
     h, w = layer.shape
-    return (slice(max(rows[0] - pad, 0), min(rows[-1] + pad + 1, h)),
-            slice(max(cols[0] - pad, 0), min(cols[-1] + pad + 1, w)))
+    if layer.dtype == np.uint8:  # OpenCV's box of the non-zero pixels: one pass, no temporaries
+        x, y, bw, bh = cv2.boundingRect(layer)
+        if bw == 0 or bh == 0:
+            return None
+        top, bottom, left, right = y, y + bh - 1, x, x + bw - 1
+    else:
+        rows = np.flatnonzero(layer.any(axis=1))
+        if len(rows) == 0:
+            return None
+        cols = np.flatnonzero(layer.any(axis=0))
+        top, bottom, left, right = rows[0], rows[-1], cols[0], cols[-1]
+    return (slice(max(top - pad, 0), min(bottom + pad + 1, h)),
+            slice(max(left - pad, 0), min(right + pad + 1, w)))
+
+
+def channel_rows(image: np.ndarray) -> np.ndarray:
+    """An (h, w, C) image, or a box cut from one, viewed as (h, w * C) rows: writing to the
+    rows writes the image.
+
+    Raises:
+        ValueError: the pixels of a row are not contiguous in memory (no such view exists).
+    """
+    h, w, c = image.shape
+    if image.strides[2] != image.itemsize or image.strides[1] != c * image.itemsize:
+        raise ValueError(f"an image with strides {image.strides} cannot be viewed as rows")
+    return image.reshape(h, w * c)
 
 
 def _tint(img: np.ndarray, coverage: np.ndarray, mode: str, colour, alpha: float,
@@ -56,12 +76,17 @@ def _tint(img: np.ndarray, coverage: np.ndarray, mode: str, colour, alpha: float
     cov = coverage[box].astype(np.float32) * np.float32(alpha / 255.0)
     if blur_px > 0.3:
         cov = cv2.GaussianBlur(cov, (0, 0), blur_px)
-    cov = np.minimum(cov, 1.0)[..., None]
-    region = img[box]
+    cov = np.minimum(cov, 1.0)
+    h, w = cov.shape
+    # the box's rows as (h, w * 3) views, so that numpy runs long inner loops: the same float32
+    # arithmetic per pixel and channel as broadcasting over channels
+    region = channel_rows(img[box])
+    cov3 = cv2.cvtColor(cov, cv2.COLOR_GRAY2RGB).reshape(h, w * 3)
+    colour_row = np.tile(np.asarray(colour, np.float32), w)
     if mode == "mul":
-        region *= 1.0 - cov * (1.0 - np.asarray(colour, np.float32))
+        region *= 1.0 - cov3 * (1.0 - colour_row)
     else:
-        region += cov * (np.asarray(colour, np.float32) - region)
+        region += cov3 * (colour_row - region)
 
 
 def paint_lesions(img: np.ndarray, layers: dict[str, np.ndarray], contrast: float,

@@ -395,7 +395,9 @@ class LesionPainter:
 
     def _add_all(self, lesion: str, pts: np.ndarray, q: int) -> None:
         """:meth:`_add` for many lesions of one type and quadrant at once."""
-        self.instances.extend(Instance(lesion, float(x), float(y), int(q)) for x, y in pts)
+        # (rows as Python floats in one call: the same values as float() of each element)
+        self.instances.extend(Instance(lesion, float(x), float(y), int(q))
+                              for x, y in np.asarray(pts, float).tolist())
         top = self.geom.size - 1
         ij = np.clip(np.asarray(pts, float), 0, top).astype(int)
         layer = self.canvas.layer(lesion)

@@ -32,3 +32,14 @@ def pixel_noise(rng: np.random.Generator, size: int) -> np.ndarray:
     raw -= np.float32(127.5)
     raw *= np.float32(1.0 / _UNIFORM_STD)
     return raw
+
+
+def scaled_pixel_noise(rng: np.random.Generator, size: int, sigma: float) -> np.ndarray:
+    """``np.float32(sigma) * pixel_noise(rng, size)``, bit for bit (the same draws and the same
+    float32 steps), through a 256-entry table: each pixel's value depends on its byte only."""
+    raw = rng.integers(0, 256, size=(size, size), dtype=np.uint8)
+    table = np.arange(256, dtype=np.uint8).astype(np.float32)
+    table -= np.float32(127.5)
+    table *= np.float32(1.0 / _UNIFORM_STD)
+    table = np.float32(sigma) * table
+    return cv2.LUT(raw, table.reshape(1, 256))  # table[raw], float32

@@ -47,7 +47,7 @@ from drlib.synth.geometry import (
     sample_geometry,
 )
 from drlib.synth.grading import DEFAULT_SCALE, LesionInventory, check_scale, grade_all
-from drlib.synth.lesion_appearance import MASK_THRESHOLD, paint_lesions
+from drlib.synth.lesion_appearance import MASK_THRESHOLD, channel_rows, paint_lesions
 from drlib.synth.lesion_plan import LesionPlan, sample_plan
 from drlib.synth.lesion_render import Instance, LesionPainter, check_placement
 from drlib.synth.noise_fields import smooth_noise
@@ -124,14 +124,25 @@ def _shading(geom: FundusGeometry, rng, base: np.ndarray) -> np.ndarray:
     illum *= 1.0 + rng.uniform(0.015, 0.035) * smooth_noise(rng, small, small / 12.0)
     df = distance_map(small, tuple(c * f for c in geom.fovea)) / np.float32(R)
     depth = rng.uniform(0.2, 0.38)
-    mac = np.exp(-(df**2) / (2 * 0.1**2))[..., None]
-    pit = np.exp(-(df**2) / (2 * 0.03**2))[..., None]
-    shade = base * illum[..., None] * (1.0 - mac * depth * np.array([0.8, 1.0, 0.9], np.float32)
-                                       - pit * np.float32(0.1))
+    mac = np.exp(-(df**2) / (2 * 0.1**2))
+    pit = np.exp(-(df**2) / (2 * 0.03**2))
+
+    # colour planes as (small, small * 3) rows: a per-pixel value repeated in its three
+    # channels, a per-channel colour tiled along the row; the same float32 arithmetic per
+    # pixel and channel as broadcasting (small, small, 1) against (3,), in long inner loops
+    def rgb(plane: np.ndarray) -> np.ndarray:
+        return cv2.cvtColor(plane, cv2.COLOR_GRAY2RGB).reshape(small, small * 3)
+
+    def tiled(colour) -> np.ndarray:
+        return np.tile(np.asarray(colour), small)
+
+    shade = tiled(base) * rgb(illum) * (1.0 - rgb(mac) * depth
+                                        * tiled(np.array([0.8, 1.0, 0.9], np.float32))
+                                        - rgb(pit) * np.float32(0.1))
     # the foveal reflex: a small pale glint in the pit
-    glint = np.exp(-(df**2) / (2 * 0.008**2))[..., None] * rng.uniform(0.15, 0.35)
-    shade += glint * (np.array([255.0, 220.0, 200.0], np.float32) - shade)
-    return cv2.resize(shade.astype(np.float32), (geom.size, geom.size),
+    glint = np.exp(-(df**2) / (2 * 0.008**2)) * rng.uniform(0.15, 0.35)
+    shade += rgb(glint) * (tiled(np.array([255.0, 220.0, 200.0], np.float32)) - shade)
+    return cv2.resize(shade.astype(np.float32).reshape(small, small, 3), (geom.size, geom.size),
                       interpolation=cv2.INTER_LINEAR)
 
 
@@ -146,23 +157,29 @@ def _disc(img: np.ndarray, geom: FundusGeometry, rng) -> None:
     ys = slice(max(int(dy) - half, 0), min(int(dy) + half, size))
     xs = slice(max(int(dx) - half, 0), min(int(dx) + half, size))
     x, y = pixel_grid(size)
-    x, y = x[ys, xs], y[ys, xs]
+    # one row of x and one column of y: every term below that depends on x or y alone is
+    # computed once per column (row) and broadcast, the same arithmetic per pixel
+    x, y = x[:1, xs], y[ys, :1]
     e = np.sqrt(((x - dx) / rd) ** 2 + ((y - dy) / (1.08 * rd)) ** 2)
     cup_x = dx - geom.side * rng.uniform(0.05, 0.18) * rd
     ec = np.sqrt(((x - cup_x) / rd) ** 2 + ((y - dy) / (1.12 * rd)) ** 2)
     cup_ratio = rng.uniform(0.3, 0.55)
-    w_disc = _sigmoid((1.0 - e) / 0.05)[..., None]
-    w_cup = _sigmoid((cup_ratio - ec) / 0.07)[..., None]
-    region = img[ys, xs]
+    w_disc = _sigmoid((1.0 - e) / 0.05)
+    w_cup = _sigmoid((cup_ratio - ec) / 0.07)
+    # the box as (h, w * 3) rows: a per-pixel weight repeated in its three channels and a
+    # colour tiled along the row, the same arithmetic per pixel and channel as broadcasting
+    # (h, w, 1) against (3,), in long inner loops
+    h, w = e.shape
+    region = channel_rows(img[ys, xs])
     rim = np.array([rng.uniform(245, 255), rng.uniform(175, 205), rng.uniform(120, 150)],
                    np.float32)
-    region += 0.95 * w_disc * (rim - region)
+    region += np.repeat(0.95 * w_disc, 3, axis=1) * (np.tile(rim, w) - region)
     cup = np.array([255.0, rng.uniform(232, 248), rng.uniform(195, 225)], np.float32)
-    region += 0.7 * w_cup * (cup - region)
+    region += np.repeat(0.7 * w_cup, 3, axis=1) * (np.tile(cup, w) - region)
     if rng.random() < 0.4:  # temporal crescent of pigment
         t = -geom.side * (x - dx) / rd
         crescent = _sigmoid((t - 0.9) / 0.05) * _sigmoid((1.12 - e) / 0.04)
-        region *= 1.0 - 0.45 * crescent[..., None]
+        region *= np.repeat(1.0 - 0.45 * crescent, 3, axis=1)
 
 
 def _fundus_background(geom: FundusGeometry, rng) -> tuple[np.ndarray, np.ndarray]:
@@ -174,7 +191,10 @@ def _fundus_background(geom: FundusGeometry, rng) -> tuple[np.ndarray, np.ndarra
         * np.exp(rng.normal(0, 0.04, 3)).astype(np.float32)
     img = _shading(geom, rng, base)
     # fine choroidal texture, new for every eye
-    img *= (1.0 + 0.03 * smooth_noise(rng, size, size / 128.0))[..., None]
+    # (the factor repeated into three channels: OpenCV's float32 multiply is numpy's, per
+    # pixel, without numpy's slow broadcast over a last axis of 3)
+    texture = 1.0 + 0.03 * smooth_noise(rng, size, size / 128.0)
+    cv2.multiply(img, cv2.cvtColor(texture, cv2.COLOR_GRAY2RGB), dst=img)
     _disc(img, geom, rng)
     return img, fov
 
@@ -185,11 +205,25 @@ def _apply_vessels(img: np.ndarray, vein: np.ndarray, artery: np.ndarray,
 
     With coverages v, a and reflex weight w (0..1), channel c becomes
     ``img_c * (1 - k v (1 - vein_c) - k a (1 - artery_c)) * (1 - w) + w * reflex_c``:
-    per channel two weighted sums of single-channel images, then one multiply and one add."""
+    per channel two weighted sums of single-channel images, then one multiply and one add.
+    Only the pixels that some layer covers are computed (elsewhere the gain is exactly 1 and
+    the reflex term exactly 0); they are gathered into one row padded to a multiple of 64, so
+    that OpenCV applies the same vectorised arithmetic to each of them as on the whole image."""
+    covered = cv2.bitwise_or(cv2.bitwise_or(vein, artery), reflex)
+    idx = np.flatnonzero(covered > 0)  # (a bool image: numpy's fast path)
+    n = len(idx)
+    if n == 0:
+        return
+    length = n + (-n % 64)
+
+    def row(layer: np.ndarray) -> np.ndarray:
+        out = np.zeros((1, length), np.float32)
+        out[0, :n] = layer.reshape(-1)[idx]
+        return out
+
     k = VESSEL_OPACITY / 255.0
-    v = vein.astype(np.float32)
-    a = artery.astype(np.float32)
-    w = reflex.astype(np.float32) * np.float32(REFLEX_OPACITY / 255.0)
+    v, a = row(vein), row(artery)
+    w = row(reflex) * np.float32(REFLEX_OPACITY / 255.0)
     keep = 1.0 - w
     gain, add = [], []
     for c in range(3):
@@ -197,8 +231,14 @@ def _apply_vessels(img: np.ndarray, vein: np.ndarray, artery: np.ndarray,
                                 -k * (1.0 - float(ARTERY_TINT[c])), 1.0)
         gain.append(cv2.multiply(np.maximum(shade, 0.05, out=shade), keep))
         add.append(w * np.float32(REFLEX_COLOUR[c]))
-    cv2.multiply(img, cv2.merge(gain), dst=img)
-    cv2.add(img, cv2.merge(add), dst=img)
+    gain3, add3 = cv2.merge(gain)[0, :n], cv2.merge(add)[0, :n]
+    if img.dtype != np.float32 or not img.flags.c_contiguous:
+        raise ValueError(f"the vessels are applied to a C-contiguous float32 image, got "
+                         f"{img.dtype} with strides {img.strides}")
+    # each pixel's three floats as one 12-byte item: one take and one put move whole pixels
+    pixels = img.reshape(-1, 3).view(np.dtype((np.void, 12))).reshape(-1)
+    rgb = pixels.take(idx).view(np.float32).reshape(n, 3) * gain3 + add3
+    np.put(pixels, idx, rgb.view(pixels.dtype).reshape(-1))
 
 
 def inventory_from_instances(instances: list[Instance]) -> LesionInventory:

@@ -448,11 +448,16 @@ def _next_generation(tree: _Tree, gen: dict):
 def _to_vessels(tree: _Tree) -> list[Vessel]:
     out = []
     index = {}
-    for i, seg in enumerate(tree.segments):
-        if seg.get("dead"):
-            continue
+    live = [(i, seg) for i, seg in enumerate(tree.segments) if not seg.get("dead")]
+    if not live:
+        return out
+    # every segment's points in pixels in one multiply (the same product per coordinate),
+    # then one array per vessel
+    ends = np.cumsum([len(seg["pts"]) for _, seg in live]).tolist()
+    px = np.concatenate([seg["pts"] for _, seg in live]) * tree.R
+    for (i, seg), end in zip(live, ends, strict=True):
         index[i] = len(out)
-        pts = seg["pts"] * tree.R
+        pts = px[end - len(seg["pts"]):end]
         out.append(Vessel(pts, seg["d"] * tree.R, KINDS[seg["kind"]],
                           seg["order"], ROOTS[seg["root"]], seg["generation"], seg["parent"]))
     for v in out:
@@ -475,11 +480,16 @@ def draw_polylines(layer: np.ndarray, lines: list[tuple[np.ndarray, np.ndarray |
     def key(w: float) -> tuple[int, int]:
         return max(1, int(round(w))), int(round(value * min(w, 1.0) / 32.0))
 
-    for pts, widths in lines:
-        if len(pts) < 2:
-            continue
-        fixed = np.rint(pts * SCALE).astype(np.int32)
-        if np.ndim(widths) == 0:
+    lines = [(pts, widths) for pts, widths in lines if len(pts) >= 2]
+    if not lines:
+        return
+    # every line's fixed-point points in one pass (the same rounding of each point), then
+    # split into per-line views
+    ends = np.cumsum([len(pts) for pts, _ in lines]).tolist()
+    fixed_all = np.rint(np.concatenate([pts for pts, _ in lines]) * SCALE).astype(np.int32)
+    for (pts, widths), end in zip(lines, ends, strict=True):
+        fixed = fixed_all[end - len(pts):end]
+        if isinstance(widths, (float, int, np.floating, np.integer)) or np.ndim(widths) == 0:
             groups[key(float(widths))].append(fixed)
             continue
         seg_w = 0.5 * (widths[1:] + widths[:-1])
