@@ -209,6 +209,9 @@ def _apply_vessels(img: np.ndarray, vein: np.ndarray, artery: np.ndarray,
     Only the pixels that some layer covers are computed (elsewhere the gain is exactly 1 and
     the reflex term exactly 0); they are gathered into one row padded to a multiple of 64, so
     that OpenCV applies the same vectorised arithmetic to each of them as on the whole image."""
+    if img.dtype != np.float32 or not img.flags.c_contiguous:
+        raise ValueError(f"the vessels are applied to a C-contiguous float32 image, got "
+                         f"{img.dtype} with strides {img.strides}")
     covered = cv2.bitwise_or(cv2.bitwise_or(vein, artery), reflex)
     idx = np.flatnonzero(covered > 0)  # (a bool image: numpy's fast path)
     n = len(idx)
@@ -232,9 +235,6 @@ def _apply_vessels(img: np.ndarray, vein: np.ndarray, artery: np.ndarray,
         gain.append(cv2.multiply(np.maximum(shade, 0.05, out=shade), keep))
         add.append(w * np.float32(REFLEX_COLOUR[c]))
     gain3, add3 = cv2.merge(gain)[0, :n], cv2.merge(add)[0, :n]
-    if img.dtype != np.float32 or not img.flags.c_contiguous:
-        raise ValueError(f"the vessels are applied to a C-contiguous float32 image, got "
-                         f"{img.dtype} with strides {img.strides}")
     # each pixel's three floats as one 12-byte item: one take and one put move whole pixels
     pixels = img.reshape(-1, 3).view(np.dtype((np.void, 12))).reshape(-1)
     rgb = pixels.take(idx).view(np.float32).reshape(n, 3) * gain3 + add3
