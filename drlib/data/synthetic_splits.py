@@ -190,11 +190,17 @@ def split_problems(split_dir: str | Path) -> list[SplitProblem]:
     manifest) has no image id. Each problem names the file. Empty: the split is what its
     manifest says, byte for byte.
     """
+    return _check_split(split_dir)[0]
+
+
+def _check_split(split_dir: str | Path) -> tuple[list[SplitProblem], str | None]:
+    """:func:`split_problems`, and the fingerprint of the files' bytes it hashed (each file once;
+    ``None`` when the manifest records no file hashes)."""
     split_dir = Path(split_dir)
     manifest = read_manifest(split_dir)
     recorded = manifest.get("files")
     if not recorded:
-        return [SplitProblem(None, f"{split_dir / 'manifest.json'}: records no file hashes")]
+        return [SplitProblem(None, f"{split_dir / 'manifest.json'}: records no file hashes")], None
     rows = file_hashes(split_dir)
     problems: list[SplitProblem] = []
     for want, have in zip(recorded, rows, strict=False):
@@ -213,25 +219,29 @@ def split_problems(split_dir: str | Path) -> list[SplitProblem]:
     if len(recorded) != len(rows):
         problems.append(SplitProblem(None, f"{split_dir / 'trainLabels.csv'}: lists {len(rows)} "
                                            f"images, the manifest {len(recorded)}"))
-    if not problems and fingerprint_of_rows(rows) != manifest.get("fingerprint"):
+    fingerprint = fingerprint_of_rows(rows)
+    if not problems and fingerprint != manifest.get("fingerprint"):
         problems.append(SplitProblem(None, f"{split_dir / 'manifest.json'}: fingerprint does not "
                                            "match the files (the manifest itself was edited)"))
-    return problems
+    return problems, fingerprint
 
 
 def verify_split(split_dir: str | Path) -> str:
     """Hash a cached split's files and check them against its manifest; return the fingerprint.
+
+    The fingerprint is computed from the bytes just hashed (each file read once), so it is what
+    :func:`split_fingerprint` would return, without reading the files a second time.
 
     Raises:
         SplitIntegrityError: a file is missing, added, or its bytes or label differ from what the
             manifest records; the message names the first such file (:func:`split_problems`
             lists them all).
     """
-    problems = split_problems(split_dir)
+    problems, fingerprint = _check_split(split_dir)
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise SplitIntegrityError(Path(split_dir), problems[0].problem + more)
-    return read_manifest(split_dir)["fingerprint"]
+    return fingerprint
 
 
 def build_split(root: str | Path, split: str, n: int, seed: int = 0, prior="eyepacs",
@@ -244,6 +254,25 @@ def build_split(root: str | Path, split: str, n: int, seed: int = 0, prior="eyep
     the recorded label ``level``: "icdr" or "table1"; every image's grade on every scale is in
     ``inventory.jsonl``). A cached split is reused only when it matches the request and its files
     still hash to its manifest.
+
+    Raises:
+        SplitIntegrityError: the cached split matching the request has a damaged or changed file.
+    """
+    return build_split_fingerprinted(root, split, n, seed=seed, prior=prior, config=config,
+                                     size=size, label_scale=label_scale, workers=workers,
+                                     progress=progress)[0]
+
+
+def build_split_fingerprinted(root: str | Path, split: str, n: int, seed: int = 0,
+                              prior="eyepacs", config: SynthConfig | None = None,
+                              size: int | None = None, label_scale: str | None = None,
+                              workers: int | None = None,
+                              progress: bool = True) -> tuple[Path, str]:
+    """:func:`build_split`, and the split's fingerprint: ``(folder, fingerprint)``.
+
+    The fingerprint is :func:`split_fingerprint` of the folder, computed from the files' bytes
+    in the pass that hashes them anyway (:func:`verify_split` for a reused split, the manifest's
+    fingerprint for a new one), so getting it costs no second pass over the files.
 
     Raises:
         SplitIntegrityError: the cached split matching the request has a damaged or changed file.
@@ -271,13 +300,12 @@ def _split_lock(root: Path, split: str) -> Iterator[None]:
 
 
 def _build_split_locked(root: Path, split: str, n: int, seed: int, prior, config: SynthConfig,
-                        workers: int | None, progress: bool) -> Path:
+                        workers: int | None, progress: bool) -> tuple[Path, str]:
     target = root / split
     wanted = split_request(split, n, seed, prior, config)
     differences = cached_split_differences(target, wanted)
     if differences == {}:
-        verify_split(target)  # reuse only what still hashes to its manifest
-        return target
+        return target, verify_split(target)  # reuse only what still hashes to its manifest
     if differences is not None:
         shutil.rmtree(target)
     tmp = root / f".{split}.partial"
@@ -298,12 +326,12 @@ def _build_split_locked(root: Path, split: str, n: int, seed: int, prior, config
                                                     "eye", "presentation", "inventory")}) + "\n")
     counts = np.bincount([r["level"] for r in rows], minlength=5).tolist()
     files = [{k: r[k] for k in ("image", "level", "sha256", "mask_sha256")} for r in rows]
+    fingerprint = split_fingerprint(tmp)
     (tmp / "manifest.json").write_text(json.dumps(
-        {**wanted, "grade_counts": counts, "fingerprint": split_fingerprint(tmp),
-         "files": files}, indent=2))
+        {**wanted, "grade_counts": counts, "fingerprint": fingerprint, "files": files}, indent=2))
     shutil.rmtree(target, ignore_errors=True)
     tmp.rename(target)
-    return target
+    return target, fingerprint
 
 
 def chapter_cache(root: str | Path, chapter: str, label_scale: str, render_size: int,

@@ -144,8 +144,8 @@ def rebuild_split(spec: SplitSpec, progress: bool = False) -> Path:
     ``build_split`` replaces a cached split whose manifest differs from the request. Here a
     differing split is an error instead: it belongs to another run (or the spec was read
     wrongly), and silently overwriting the training run's cache would hide that. A reused split is
-    re-hashed file by file (``verify_split``); then the fingerprint computed from the files' bytes
-    must equal the one the training run recorded, when it recorded one.
+    re-hashed file by file (``verify_split``); the fingerprint computed from those same bytes
+    (each file is read once) must equal the one the training run recorded, when it recorded one.
 
     Raises:
         SplitSpecError: a split already cached at ``spec.root / spec.split`` was made with
@@ -155,9 +155,8 @@ def rebuild_split(spec: SplitSpec, progress: bool = False) -> Path:
     """
     from drlib.data.synthetic_splits import (
         SplitIntegrityError,
-        build_split,
+        build_split_fingerprinted,
         cached_split_differences,
-        split_fingerprint,
         split_request,
     )
     from drlib.synth.render import SynthConfig
@@ -171,9 +170,8 @@ def rebuild_split(spec: SplitSpec, progress: bool = False) -> Path:
             f"{folder} holds a different split than the manifest describes "
             f"(cached, wanted): {differ}; refusing to overwrite it"
         )
-    folder = build_split(**spec.build_kwargs(), progress=progress)
+    folder, found = build_split_fingerprinted(**spec.build_kwargs(), progress=progress)
     if spec.fingerprint is not None:
-        found = split_fingerprint(folder)
         if found != spec.fingerprint:
             raise SplitIntegrityError(
                 folder, f"its images, masks and labels hash to {found[:12]}..., the training "
