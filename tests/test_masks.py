@@ -16,6 +16,17 @@ def test_pack_unpack_round_trip_with_overlaps(tmp_path):
     assert np.array_equal(q, quadrants)
 
 
+def test_pack_masks_sets_bit_i_for_mask_i_and_nothing_for_empty_or_absent_masks():
+    # the packed image is bit i of MASK_NAMES[i]: pinned by hand on a 1 x 3 image; the empty
+    # mask and the absent ones set nothing
+    first, second, third = MASK_NAMES[0], MASK_NAMES[3], MASK_NAMES[14]
+    masks = {first: np.array([[True, False, True]]), second: np.array([[True, True, False]]),
+             third: np.array([[False, False, True]]), MASK_NAMES[5]: np.zeros((1, 3), bool)}
+    bits = pack_masks(masks)
+    assert bits.dtype == np.uint16
+    assert bits.tolist() == [[1 + 8, 8, 1 + (1 << 14)]]
+
+
 def test_bad_mask_input_is_named():
     with pytest.raises(ValueError, match="unknown mask names"):
         pack_masks({"drusen": np.zeros((2, 2), bool)})

@@ -25,8 +25,11 @@ def pack_masks(masks: dict[str, np.ndarray]) -> np.ndarray:
     shape = shapes.pop() if shapes else (0, 0)
     bits = np.zeros(shape, dtype=np.uint16)
     for i, name in enumerate(MASK_NAMES):
-        if name in masks:
-            bits |= masks[name].astype(np.uint16) << np.uint16(i)
+        mask = masks.get(name)
+        # an empty mask sets no bit; a set one ORs its bit in where true, in one pass
+        # (the same bits as ``bits |= mask.astype(np.uint16) << i``)
+        if mask is not None and mask.any():
+            np.bitwise_or(bits, np.uint16(1 << i), out=bits, where=mask.astype(bool, copy=False))
     return bits
 
 

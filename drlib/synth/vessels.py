@@ -58,6 +58,7 @@ CELL = 0.015  # crossing-check grid cell, in units of R
 STEP = 0.012  # distance between points along a vessel, in units of R (< CELL)
 ROOTS = ("superior_temporal", "inferior_temporal", "superior_nasal", "inferior_nasal")
 _NEAR = int(np.ceil(3 * CELL / STEP))  # points near its start where a segment may touch its kin
+_UNCLAIMED = np.iinfo(np.int64).max  # a grid cell no segment of the batch being placed claims
 
 
 @dataclass
@@ -95,6 +96,7 @@ class _Tree:
         self.calibre = {"artery": CRAE_UM / um_per_r, "vein": CRVE_UM / um_per_r}
         self.n = int(np.ceil(2.2 / CELL))
         self.grid = np.full((2, self.n, self.n), -1, np.int32)
+        self.claim = np.full(self.grid.size, _UNCLAIMED, np.int64)  # scratch of :meth:`place`
         self.segments: list[dict] = []  # id = index
 
     # ------------------------------------------------------------------ helpers
@@ -111,33 +113,35 @@ class _Tree:
 
     # ------------------------------------------------------------------ placing
     def place(self, pts: np.ndarray, valid: np.ndarray, info: dict) -> np.ndarray:
-        """Place a batch of segments (points (M, K, 2) in R units, ``valid`` (M, K)), each
-        truncated where it would enter the trail of another vessel of its kind (earlier
-        segments, or earlier ones of this batch in ``info["priority"]`` order). Near its start
-        a segment may touch its parent, grandparent and sibling. Returns the kept length of
-        every segment (0: not placed) and records the placed ones."""
-        m, k = valid.shape
+        """Place a batch of segments (points (M, K, 2) in R units, ``valid`` (M, K), each row a
+        prefix), each truncated where it would enter the trail of another vessel of its kind
+        (earlier segments, or earlier ones of this batch in ``info["priority"]`` order). Near
+        its start a segment may touch its parent, grandparent and sibling. Returns the kept
+        length of every segment (0: not placed) and records the placed ones.
+
+        Only the valid points are looked at: ``np.nonzero`` lists them segment by segment, so
+        (rows being prefixes) the point before a point is the entry before it."""
+        m = valid.shape[0]
         n_valid = valid.sum(1)
         prio = info["priority"]
-        seg_of = np.repeat(np.arange(m), k).reshape(m, k)
-        at = np.broadcast_to(np.arange(k), (m, k))
-        cells = self._cells(pts, info["kind"][:, None])
+        seg_v, at_v = np.nonzero(valid)
+        cells = self._cells(pts[seg_v, at_v], info["kind"][seg_v])
         # 4-connected trails: each step also covers the cell (previous row, this column)
-        ij_prev = cells[:, :-1] // self.n * self.n + cells[:, 1:] % self.n
-        sel = valid
-        sel2 = valid[:, 1:]
-        c_all = np.concatenate([cells[sel], ij_prev[sel2]])
-        s_all = np.concatenate([seg_of[sel], seg_of[:, 1:][sel2]])
-        a_all = np.concatenate([at[sel], at[:, 1:][sel2]])
+        step = np.flatnonzero(at_v > 0)
+        c_all = np.concatenate([cells, cells[step - 1] // self.n * self.n + cells[step] % self.n])
+        s_all = np.concatenate([seg_v, seg_v[step]])
+        a_all = np.concatenate([at_v, at_v[step]])
         grid = self.grid.reshape(-1)
         owner = grid[c_all]
         near = a_all < _NEAR
         kin = ((owner == info["parent"][s_all]) | (owner == info["grandparent"][s_all]))
         foreign = (owner != -1) & ~(near & kin)
-        # within the batch: the first segment in priority order claims a cell
-        claim = np.full(grid.size, m, np.int64)
+        # within the batch: the first segment in priority order claims a cell (``claim`` is
+        # all ``_UNCLAIMED`` between calls: reset below where this batch wrote)
+        claim = self.claim
         np.minimum.at(claim, c_all, prio[s_all])
         claimer = info["by_priority"][np.minimum(claim[c_all], m - 1)]
+        claim[c_all] = _UNCLAIMED
         parent = info["parent"][s_all]
         batch_kin = ((claimer == info["sibling"][s_all]) | (claimer == info["pred"][s_all])
                      | ((parent >= 0) & (info["parent"][claimer] == parent)))
