@@ -282,3 +282,18 @@ def test_two_processes_asking_for_one_split_at_once_get_one_whole_split(tmp_path
         fingerprints = list(pool.map(_build_in_another_process, [str(tmp_path)] * 2))
     assert fingerprints[0] == fingerprints[1] == verify_split(tmp_path / "train")
     assert not (tmp_path / ".train.partial").exists()
+
+
+def _opencv_threads(_job) -> int:
+    import cv2
+
+    return cv2.getNumThreads()
+
+
+def test_builder_processes_run_opencv_on_one_thread_each():
+    # one process per core: a builder process that kept OpenCV's default pool would put
+    # cores x cores threads on the machine (the default is the number of cores)
+    from drlib.data.synthetic_splits import _pool_map
+
+    assert _pool_map(_opencv_threads, list(range(8)), workers=2, desc="", progress=False) \
+        == [1] * 8

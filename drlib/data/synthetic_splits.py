@@ -41,6 +41,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import NamedTuple
 
+import cv2
 import numpy as np
 from PIL import Image
 
@@ -106,6 +107,14 @@ def _render_to_disk(job: tuple) -> dict:
     }
 
 
+def _worker_init() -> None:
+    """Set up a builder process: one process per core, so OpenCV runs single-threaded in each
+    (its default thread pool per process would put cores x cores threads on the machine; the
+    pixels do not depend on the thread count), and freed large blocks are kept for reuse."""
+    cv2.setNumThreads(1)
+    reuse_large_allocations()
+
+
 def _pool_map(fn, jobs: list, workers: int | None, desc: str, progress: bool):
     """Map over jobs on ``workers`` processes (spawned: safe after TensorFlow/JAX started)."""
     from tqdm.auto import tqdm
@@ -115,7 +124,7 @@ def _pool_map(fn, jobs: list, workers: int | None, desc: str, progress: bool):
         return [fn(j) for j in tqdm(jobs, desc=desc, disable=not progress)]
     chunk = max(1, min(32, len(jobs) // (4 * workers)))
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn"),
-                             initializer=reuse_large_allocations) as pool:
+                             initializer=_worker_init) as pool:
         return list(tqdm(pool.map(fn, jobs, chunksize=chunk), total=len(jobs), desc=desc,
                          disable=not progress))
 
