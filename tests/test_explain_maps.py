@@ -410,6 +410,67 @@ def test_batched_maps_equal_one_image_at_a_time(tanh_model):
     np.testing.assert_array_equal(predicted, np.argmax(reference_scores(x), axis=1))
 
 
+class _RowWise:
+    """A stand-in for a sub-model and a gradient function: rows do not interact, and every
+    batch's length is recorded (the shape a compiled step would be traced for)."""
+
+    def __init__(self):
+        self.sizes: list[int] = []
+
+    @staticmethod
+    def outputs(x):
+        return [np.tanh(x[:, 0, 0, :]) * 3.0 + 1.0, x[:, -1, -1, :2] ** 2]
+
+    def predict_on_batch(self, x):
+        self.sizes.append(len(x))
+        return self.outputs(x)
+
+    def __call__(self, x, classes):
+        self.sizes.append(len(x))
+        return self.outputs(x)[0], x * (classes[:, None, None, None] + 1.0)
+
+
+@pytest.mark.parametrize("batch_size", [1, 2, 8, 16, 12])
+def test_short_calls_are_padded_to_few_shapes_and_keep_every_row(batch_size):
+    from drlib.explain.graph import gradients_batched, predict_batched
+
+    x = random_images(2 * batch_size + 1, seed=13)
+    classes = np.arange(len(x), dtype=np.int32) % TINY_CLASSES
+    model = _RowWise()
+    for n in range(1, len(x) + 1):
+        got = predict_batched(model, x[:n], batch_size)
+        want = model.outputs(x[:n])
+        for g, w in zip(got, want, strict=True):
+            np.testing.assert_array_equal(g, w.astype(np.float32))
+        y, grads = gradients_batched(model, x[:n], classes[:n], batch_size)
+        np.testing.assert_array_equal(y, want[0])
+        np.testing.assert_array_equal(grads, x[:n] * (classes[:n, None, None, None] + 1.0))
+    # lengths 1..2 batch_size + 1 (short calls, full batches, a padded last batch) together
+    # give each compiled step at most ceil(log2(batch_size)) + 1 shapes, not one per length
+    assert len(set(model.sizes)) <= int(np.ceil(np.log2(batch_size))) + 1, sorted(set(model.sizes))
+    assert max(model.sizes) == batch_size
+
+
+def test_padded_short_calls_give_the_unpadded_results(tanh_model):
+    from drlib.explain.graph import (
+        gradients_batched,
+        predict_batched,
+        score_gradient_function,
+        scores_model,
+    )
+
+    x = random_images(5, seed=14)
+    classes = np.array([2, 0, 1, 1, 0], dtype=np.int32)
+    sub, fn = scores_model(tanh_model), score_gradient_function(tanh_model)
+    for n in (1, 3, 5):  # padded to 1, 4, 8 rows
+        scores = predict_batched(sub, x[:n], 16)[0]
+        y, grads = gradients_batched(fn, x[:n], classes[:n], 16)
+        assert scores.shape == y.shape == (n, TINY_CLASSES) and grads.shape == x[:n].shape
+        assert rel_error(scores, np.asarray(sub.predict_on_batch(x[:n]))) <= 1e-6  # unpadded
+        plain_y, plain_grads = fn(x[:n], classes[:n])  # unpadded
+        assert rel_error(y, plain_y) <= 1e-6 and rel_error(grads, plain_grads) <= 1e-6
+
+
 # --------------------------------------------------------------------------------------------
 # Integrated gradients
 

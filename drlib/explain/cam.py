@@ -23,7 +23,13 @@ import keras
 import numpy as np
 
 from drlib.explain.graph import features_and_scores_model
-from drlib.explain.targets import as_image_batch, pad_rows, padded_batches, resolve_classes
+from drlib.explain.targets import (
+    as_image_batch,
+    pad_rows,
+    padded_batches,
+    padded_size,
+    resolve_classes,
+)
 from drlib.modeling.densenet import LAST_CONV_LAYER, SCORES_LAYER
 
 
@@ -109,7 +115,8 @@ def class_activation_maps(
         images: a batch, or one image.
         classes: ``None``/``"predicted"`` (the highest score), an int, or one class per image.
         all_classes: also return the CAM of every class (``all_maps``).
-        batch_size: images per forward pass (the last batch is padded to this size).
+        batch_size: images per forward pass (the last batch is padded to this size; a call
+            of fewer images to the next power of two, :func:`drlib.explain.targets.padded_size`).
 
     Returns:
         :class:`ClassActivationMaps` on the network's grid (upsample with
@@ -118,7 +125,7 @@ def class_activation_maps(
     x = as_image_batch(images)
     sub = features_and_scores_model(model, layer, scores_layer)
     kernel, bias = model.get_layer(scores_layer).get_weights()
-    size = min(batch_size, len(x))
+    size = padded_size(len(x), batch_size)
     parts, rows = [], []
     for start, stop in padded_batches(len(x), size):
         features, s = sub.predict_on_batch(pad_rows(x[start:stop], size))

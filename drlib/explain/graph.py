@@ -21,7 +21,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from drlib.explain.targets import pad_rows, padded_batches, resolve_classes
+from drlib.explain.targets import pad_rows, padded_batches, padded_size, resolve_classes
 from drlib.modeling.densenet import LAST_CONV_LAYER, SCORES_LAYER
 from drlib.runtime.backend import gradient_function
 
@@ -81,9 +81,13 @@ def head_gradient_function(model: keras.Model, layer: str = LAST_CONV_LAYER,
 
 
 def predict_batched(sub: keras.Model, x: np.ndarray, batch_size: int) -> list[np.ndarray]:
-    """Run ``sub`` over ``x`` in batches padded to one size; outputs as float32 arrays."""
+    """Run ``sub`` over ``x`` in batches padded to one size; outputs as float32 arrays.
+
+    A call shorter than ``batch_size`` is padded to a power of two (:func:`padded_size`), so
+    calls of many lengths reuse a few compiled shapes; the padded rows are dropped.
+    """
     chunks: list[list[np.ndarray]] = []
-    size = min(batch_size, len(x))
+    size = padded_size(len(x), batch_size)
     for start, stop in padded_batches(len(x), size):
         out = sub.predict_on_batch(pad_rows(x[start:stop], size))
         out = out if isinstance(out, (list, tuple)) else [out]
@@ -93,9 +97,12 @@ def predict_batched(sub: keras.Model, x: np.ndarray, batch_size: int) -> list[np
 
 def gradients_batched(fn: Callable, x: np.ndarray, classes: np.ndarray,
                       batch_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """``fn`` (a gradient function) over ``x`` in padded batches: (outputs, gradients)."""
+    """``fn`` (a gradient function) over ``x`` in padded batches: (outputs, gradients).
+
+    Padded as :func:`predict_batched` pads (:func:`padded_size`); the padded rows are dropped.
+    """
     outputs, grads = [], []
-    size = min(batch_size, len(x))
+    size = padded_size(len(x), batch_size)
     for start, stop in padded_batches(len(x), size):
         y, g = fn(pad_rows(x[start:stop], size), pad_rows(classes[start:stop], size))
         outputs.append(y[: stop - start])

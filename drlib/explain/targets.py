@@ -60,6 +60,19 @@ def padded_batches(n: int, batch_size: int) -> Iterator[tuple[int, int]]:
         yield start, min(start + batch_size, n)
 
 
+def padded_size(n: int, batch_size: int) -> int:
+    """The rows each batch of a call with ``n`` images is padded to.
+
+    ``batch_size`` when the call fills a batch; a shorter call is padded to the next power of two
+    (at most ``batch_size``), so calls of every length together compile at most
+    ``ceil(log2(batch_size)) + 1`` shapes (a graph under TensorFlow, a jit under JAX), not one per
+    length. A ``batch_size`` below 1 is returned as it is, for :func:`padded_batches` to refuse.
+    """
+    if n >= batch_size:
+        return batch_size
+    return min(batch_size, 1 << max(n - 1, 0).bit_length())
+
+
 def pad_rows(x: np.ndarray, size: int) -> np.ndarray:
     """Pad a batch to ``size`` rows by repeating its last row, so a compiled step sees one shape.
 
