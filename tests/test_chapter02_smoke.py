@@ -25,6 +25,16 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "02_training.ipynb"
 
 
+def test_chapter02_names_its_data_folder_once():
+    """The cache folder the manifest records is the one build_chapter_splits filled: the chapter
+    takes it from the returned splits rather than naming it a second time with chapter_cache."""
+    cells = json.loads(NOTEBOOK.read_text(encoding="utf-8"))["cells"]
+    code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+    assert code.count("build_chapter_splits(") == 1
+    assert "chapter_cache(" not in code
+    assert 'cache = splits["train"].parent' in code
+
+
 def test_chapter02_smoke_profile_trains_and_saves_a_verified_model(tmp_path):
     # The script renders the splits (its builder spawns worker processes, which must be able to
     # re-import its main module) where the chapter looks for them: DRLIB_DATA/synthetic.

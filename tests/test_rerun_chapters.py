@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -52,6 +53,21 @@ def test_the_repository_chapters_are_found_in_book_order():
     assert found == listed
     assert [p.name for p in module.toc_notebooks(ROOT) if module.takes_profile(p)] == [
         "02_training.ipynb"]
+
+
+def test_papermill_reads_every_chapter_parameters_cell_without_a_warning(caplog):
+    """papermill parses a parameters cell line by line: a line holding more than one ``=`` (a
+    ``dict(key=value, ...)`` literal) is logged as "Unable to parse line ..." on every run."""
+    import papermill
+
+    module = _script()
+    for notebook in module.toc_notebooks(ROOT):
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="papermill"):
+            found = papermill.inspect_notebook(str(notebook))
+        assert [r.getMessage() for r in caplog.records] == [], notebook.name
+        if module.takes_profile(notebook):
+            assert {"profile", "PROFILES"} <= set(found), notebook.name
 
 
 def test_rerun_follows_the_toc_passes_the_profile_and_records_times(tmp_path):
