@@ -15,6 +15,7 @@ from drlib.data.preprocess import (
     FieldOfViewError,
     clip_rim,
     crop_to_eye,
+    fill_holes,
     find_field_of_view,
     graham_preprocess,
     plain_preprocess,
@@ -92,6 +93,32 @@ def test_field_of_view_with_dark_rim(retina, fov):
     found = find_field_of_view(dark)
     assert abs(found.cx - fov.cx) < 4 and abs(found.cy - fov.cy) < 4
     assert abs(found.radius - fov.radius) < 0.03 * fov.radius
+
+
+def test_fill_holes_fills_enclosed_background_only():
+    # a square ring (its centre is a hole: filled), a C open to the border (not filled), and a
+    # diamond whose centre touches the outside only diagonally: background is 4-connected, as
+    # in scipy, so that centre is a hole too
+    mask = np.zeros((7, 16), bool)
+    mask[1:6, 1:6] = True
+    mask[3, 3] = False
+    mask[1:6, 8:12] = True
+    mask[3, 9:12] = False
+    mask[2, 14] = mask[4, 14] = mask[3, 13] = mask[3, 15] = True
+    filled = fill_holes(mask)
+    holes = np.zeros_like(mask)
+    holes[3, 3] = holes[3, 14] = True
+    assert np.array_equal(filled, mask | holes)
+
+
+def test_fill_holes_equals_scipys_binary_fill_holes():
+    from scipy import ndimage
+
+    rng = np.random.default_rng(0)
+    for _ in range(400):
+        h, w = rng.integers(1, 30, 2)
+        mask = rng.random((h, w)) < rng.uniform(0.2, 0.9)
+        assert np.array_equal(fill_holes(mask), ndimage.binary_fill_holes(mask))
 
 
 def test_no_field_of_view():

@@ -129,6 +129,21 @@ def _brightness(image: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- field of view
 
 
+def fill_holes(mask: np.ndarray) -> np.ndarray:
+    """``scipy.ndimage.binary_fill_holes(mask)``, the same pixels, several times faster.
+
+    A hole is a part of the background that no 4-connected path of background joins to the
+    border (scipy's default structure). Here the background, framed by one pixel of
+    background all round, is flooded 4-connected from the frame (one OpenCV flood fill); what
+    the flood does not reach is the mask or a hole in it."""
+    h, w = mask.shape
+    background = np.ones((h + 2, w + 2), np.uint8)
+    background[1:-1, 1:-1] = ~mask.astype(bool)
+    reached = np.zeros((h + 4, w + 4), np.uint8)  # floodFill's own mask: 1 px larger all round
+    cv2.floodFill(background, reached, (0, 0), 2, 0, 0, 4)
+    return background[1:-1, 1:-1] != 2
+
+
 def _fit_circle_rows(mask: np.ndarray) -> tuple[float, float, float] | None:
     """Circle (cx, cy, r) from the chords of the rows of ``mask``; None if too few rows.
 
@@ -200,8 +215,8 @@ def find_field_of_view(image: np.ndarray, threshold: float | None = None) -> Fie
     labels, n = ndimage.label(region)
     if n == 0:
         raise FieldOfViewError(f"no field of view found: nothing brighter than {t:.0f}")
-    sizes = ndimage.sum_labels(region, labels, index=np.arange(1, n + 1))
-    region = ndimage.binary_fill_holes(labels == (int(np.argmax(sizes)) + 1))
+    sizes = np.bincount(labels.ravel(), minlength=n + 1)[1:]  # pixels per region
+    region = fill_holes(labels == (int(np.argmax(sizes)) + 1))
     if region.mean() < 0.02:
         raise FieldOfViewError("no field of view found: the bright region is too small")
 
