@@ -21,6 +21,7 @@ from drlib.modeling.densenet import (
     build_densenet,
     class_score_weights,
     feature_model,
+    set_batchnorm_momentum,
     short_summary,
 )
 from drlib.modeling.init_weights import (
@@ -220,3 +221,22 @@ def test_unloadable_weights_file_names_the_file(tmp_path):
         f.create_dataset("x", data=np.zeros(3))
     with pytest.raises(ValueError, match=re.escape(str(bad))):
         build_densenet(32, weights=bad)
+
+
+def test_batchnorm_momentum_sets_how_fast_the_moving_mean_follows_a_batch():
+    # one training-mode call from fresh averages (moving mean 0): the first layer's moving mean
+    # becomes (1 - momentum) x the batch mean of its input, channel by channel
+    keras.utils.set_random_seed(0)
+    net = build_densenet(32)
+    assert {layer.momentum for layer in net.layers
+            if isinstance(layer, keras.layers.BatchNormalization)} == {0.99}  # Keras' default
+    assert set_batchnorm_momentum(net, 0.75) == 121  # every one of DenseNet121's
+    bn = net.get_layer("conv1_bn")
+    x = np.random.default_rng(3).uniform(0, 255, (4, 32, 32, 3)).astype(np.float32)
+    before = keras.Model(net.input, bn.input)(x, training=False)
+    batch_mean = keras.ops.convert_to_numpy(before).mean(axis=(0, 1, 2))
+    net(x, training=True)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(bn.moving_mean), 0.25 * batch_mean,
+                               rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match=r"\[0, 1\)"):
+        set_batchnorm_momentum(net, 1.0)

@@ -1,7 +1,13 @@
 """The grader: the DenseNet, its starting weights, inference, and the manifest of a trained model.
 """
 
-from drlib.modeling.densenet import LAST_CONV_LAYER, SCORES_LAYER, build_densenet, short_summary
+from drlib.modeling.densenet import (
+    LAST_CONV_LAYER,
+    SCORES_LAYER,
+    build_densenet,
+    set_batchnorm_momentum,
+    short_summary,
+)
 from drlib.modeling.inference import predict_probabilities
 from drlib.modeling.manifest import (
     MANIFEST_SUFFIX,
@@ -15,6 +21,7 @@ from drlib.modeling.manifest import (
 __all__ = [
     "LAST_CONV_LAYER", "MANIFEST_SUFFIX", "SCORES_LAYER", "build_densenet", "continue_densenet",
     "load_densenet",
-    "predict_probabilities", "read_manifest", "short_summary", "verify_manifest",
+    "predict_probabilities", "read_manifest", "set_batchnorm_momentum", "short_summary",
+    "verify_manifest",
     "write_manifest",
 ]

@@ -113,6 +113,28 @@ def build_densenet(
     return model
 
 
+def set_batchnorm_momentum(model: keras.Model, momentum: float) -> int:
+    """Set the momentum of every batch-normalisation layer of ``model``; returns how many.
+
+    A layer keeps moving averages of its batch statistics for inference:
+    ``moving = momentum * moving + (1 - momentum) * batch``, a memory of about
+    ``1 / (1 - momentum)`` steps (Keras' default 0.99: about 100). Validation runs in inference
+    mode, so while the weights still change quickly it sees averages of statistics the current
+    weights no longer produce. Only training changes: the weights and what inference computes
+    from given averages stay as they are. Set it before the model is compiled and trained.
+
+    Raises:
+        ValueError: ``momentum`` outside [0, 1).
+    """
+    if not 0.0 <= float(momentum) < 1.0:
+        raise ValueError(f"batch-normalisation momentum must be in [0, 1), got {momentum!r}")
+    layers = [layer for layer in model.layers
+              if isinstance(layer, keras.layers.BatchNormalization)]
+    for layer in layers:
+        layer.momentum = float(momentum)
+    return len(layers)
+
+
 def _load_base_weights(base: keras.Model, path: os.PathLike[str]) -> None:
     """Load DenseNet121 "notop" weights into the convolutional base, naming the file on error."""
     try:
