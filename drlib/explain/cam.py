@@ -22,14 +22,8 @@ from typing import Any
 import keras
 import numpy as np
 
-from drlib.explain.graph import features_and_scores_model
-from drlib.explain.targets import (
-    as_image_batch,
-    pad_rows,
-    padded_batches,
-    padded_size,
-    resolve_classes,
-)
+from drlib.explain.graph import features_and_scores_model, predict_batched
+from drlib.explain.targets import as_image_batch, resolve_classes
 from drlib.modeling.densenet import LAST_CONV_LAYER, SCORES_LAYER
 
 
@@ -123,17 +117,12 @@ def class_activation_maps(
         :func:`drlib.explain.upsample_maps`).
     """
     x = as_image_batch(images)
-    sub = features_and_scores_model(model, layer, scores_layer)
     kernel, bias = model.get_layer(scores_layer).get_weights()
-    size = padded_size(len(x), batch_size)
-    parts, rows = [], []
-    for start, stop in padded_batches(len(x), size):
-        features, s = sub.predict_on_batch(pad_rows(x[start:stop], size))
-        # each batch's features become maps at once: the (N, h, w, K) features of all the images
-        # (50 MB for 256 at 224 px) are never put together, nor read again
-        parts.append(cam_from_features(np.asarray(features)[: stop - start], kernel))
-        rows.append(np.asarray(s, dtype=np.float32)[: stop - start])
-    every, scores = np.concatenate(parts), np.concatenate(rows)
+    # each batch's features become maps at once: the (N, h, w, K) features of all the images
+    # (50 MB for 256 at 224 px) are never put together, nor read again
+    every, scores = predict_batched(
+        features_and_scores_model(model, layer, scores_layer), x, batch_size,
+        each=lambda out: [cam_from_features(out[0], kernel), out[1]])
     chosen = resolve_classes(classes, scores)
     maps = every[np.arange(len(x)), chosen]
     return ClassActivationMaps(

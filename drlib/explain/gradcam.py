@@ -19,6 +19,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from drlib.explain.cam import _CHUNK_VALUES  # feature values converted to float64 at a time
 from drlib.explain.graph import (
     features_and_scores_model,
     gradients_batched,
@@ -27,10 +28,6 @@ from drlib.explain.graph import (
 )
 from drlib.explain.targets import as_image_batch, resolve_classes
 from drlib.modeling.densenet import LAST_CONV_LAYER, SCORES_LAYER
-
-_CHUNK_VALUES = 1 << 16
-"""Feature values converted to float64 at a time: 512 KiB, one BLAS thread (as in
-:func:`drlib.explain.cam.cam_from_features`)."""
 
 
 def _weighted_channel_sum(features: np.ndarray, alpha: np.ndarray) -> np.ndarray:

@@ -80,18 +80,23 @@ def head_gradient_function(model: keras.Model, layer: str = LAST_CONV_LAYER,
                    lambda: gradient_function(head_model(model, layer, scores_layer)))
 
 
-def predict_batched(sub: keras.Model, x: np.ndarray, batch_size: int) -> list[np.ndarray]:
+def predict_batched(sub: keras.Model, x: np.ndarray, batch_size: int,
+                    each: Callable[[list[np.ndarray]], list[np.ndarray]] | None = None,
+                    ) -> list[np.ndarray]:
     """Run ``sub`` over ``x`` in batches padded to one size; outputs as float32 arrays.
 
     A call shorter than ``batch_size`` is padded to a power of two (:func:`padded_size`), so
-    calls of many lengths reuse a few compiled shapes; the padded rows are dropped.
+    calls of many lengths reuse a few compiled shapes; the padded rows are dropped. ``each``,
+    when given, turns every batch's outputs into what is kept of them, before the batches are
+    put together (so that a large output need not be held for the whole call).
     """
     chunks: list[list[np.ndarray]] = []
     size = padded_size(len(x), batch_size)
     for start, stop in padded_batches(len(x), size):
         out = sub.predict_on_batch(pad_rows(x[start:stop], size))
         out = out if isinstance(out, (list, tuple)) else [out]
-        chunks.append([np.asarray(o, dtype=np.float32)[: stop - start] for o in out])
+        out = [np.asarray(o, dtype=np.float32)[: stop - start] for o in out]
+        chunks.append(out if each is None else each(out))
     return [np.concatenate(parts) for parts in zip(*chunks, strict=True)]
 
 
