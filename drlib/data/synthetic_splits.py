@@ -94,7 +94,8 @@ def _render_to_disk(job: tuple) -> dict:
     sample = render_fundus(seed, int(grade), config)
     # the camera's own JPEG (encoded once); an uncompressed camera's image is encoded here
     jpeg = sample.jpeg if sample.jpeg is not None else _encode_jpeg(sample.image)
-    (Path(out_dir) / "train" / f"{image_id}.jpeg").write_bytes(jpeg)
+    image_path = Path(out_dir) / "train" / f"{image_id}.jpeg"
+    image_path.write_bytes(jpeg)
     mask_path = Path(out_dir) / "masks" / f"{image_id}.npz"
     save_masks(mask_path, sample.masks, sample.quadrants)
     return {
@@ -102,8 +103,10 @@ def _render_to_disk(job: tuple) -> dict:
         "grade": int(sample.grade), "grades": dict(sample.grades), "eye": sample.eye,
         "presentation": sample.presentation,
         "inventory": sample.inventory.to_dict(),
-        "sha256": hashlib.sha256(jpeg).hexdigest(),
-        "mask_sha256": hashlib.sha256(mask_path.read_bytes()).hexdigest(),
+        # the bytes on disk, hashed as every later check hashes them (the split's fingerprint
+        # is computed from these rows, so the files are not read a second time)
+        "sha256": _sha256_file(image_path),
+        "mask_sha256": _sha256_file(mask_path),
     }
 
 
@@ -280,8 +283,9 @@ def build_split_fingerprinted(root: str | Path, split: str, n: int, seed: int = 
     """:func:`build_split`, and the split's fingerprint: ``(folder, fingerprint)``.
 
     The fingerprint is :func:`split_fingerprint` of the folder, computed from the files' bytes
-    in the pass that hashes them anyway (:func:`verify_split` for a reused split, the manifest's
-    fingerprint for a new one), so getting it costs no second pass over the files.
+    in the pass that hashes them anyway (:func:`verify_split` for a reused split, the hashes
+    taken as each file is written for a new one), so getting it costs no second pass over the
+    files.
 
     Raises:
         SplitIntegrityError: the cached split matching the request has a damaged or changed file.
@@ -335,7 +339,7 @@ def _build_split_locked(root: Path, split: str, n: int, seed: int, prior, config
                                                     "eye", "presentation", "inventory")}) + "\n")
     counts = np.bincount([r["level"] for r in rows], minlength=5).tolist()
     files = [{k: r[k] for k in ("image", "level", "sha256", "mask_sha256")} for r in rows]
-    fingerprint = split_fingerprint(tmp)
+    fingerprint = fingerprint_of_rows(files)  # = split_fingerprint(tmp), from the same hashes
     (tmp / "manifest.json").write_text(json.dumps(
         {**wanted, "grade_counts": counts, "fingerprint": fingerprint, "files": files}, indent=2))
     shutil.rmtree(target, ignore_errors=True)
