@@ -155,3 +155,17 @@ def test_channel_rows_is_a_view_that_writes_the_image_or_refuses():
     assert image.sum() == 6.0
     with pytest.raises(ValueError, match="cannot be viewed as rows"):
         channel_rows(image.transpose(1, 0, 2))
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32, np.float64])
+def test_per_channel_and_colour_row_lay_out_what_broadcasting_would(dtype):
+    from drlib.synth.lesion_appearance import colour_row, per_channel
+
+    plane = (np.arange(12).reshape(3, 4) * 7 % 11).astype(dtype)
+    colour = np.array([1.5, 2.0, 4.0]).astype(dtype)
+    rows = per_channel(plane)
+    assert rows.dtype == dtype and rows.shape == (3, 12)
+    # the (h, w, 3) broadcast of the plane and of the colour, viewed as channel_rows' rows
+    np.testing.assert_array_equal(rows, np.broadcast_to(plane[..., None], (3, 4, 3)).reshape(3, 12))
+    np.testing.assert_array_equal(colour_row(colour, 4), np.broadcast_to(colour, (4, 3)).ravel())
+    assert per_channel(plane, channels=2).tolist() == np.repeat(plane, 2, axis=1).tolist()

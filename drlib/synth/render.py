@@ -47,7 +47,13 @@ from drlib.synth.geometry import (
     sample_geometry,
 )
 from drlib.synth.grading import DEFAULT_SCALE, LesionInventory, check_scale, grade_all
-from drlib.synth.lesion_appearance import MASK_THRESHOLD, channel_rows, paint_lesions
+from drlib.synth.lesion_appearance import (
+    MASK_THRESHOLD,
+    channel_rows,
+    colour_row,
+    paint_lesions,
+    per_channel,
+)
 from drlib.synth.lesion_plan import LesionPlan, sample_plan
 from drlib.synth.lesion_render import Instance, LesionPainter, check_placement
 from drlib.synth.noise_fields import smooth_noise
@@ -126,22 +132,17 @@ def _shading(geom: FundusGeometry, rng, base: np.ndarray) -> np.ndarray:
     depth = rng.uniform(0.2, 0.38)
     mac = np.exp(-(df**2) / (2 * 0.1**2))
     pit = np.exp(-(df**2) / (2 * 0.03**2))
-
-    # colour planes as (small, small * 3) rows: a per-pixel value repeated in its three
-    # channels, a per-channel colour tiled along the row; the same float32 arithmetic per
-    # pixel and channel as broadcasting (small, small, 1) against (3,), in long inner loops
-    def rgb(plane: np.ndarray) -> np.ndarray:
-        return cv2.cvtColor(plane, cv2.COLOR_GRAY2RGB).reshape(small, small * 3)
-
-    def tiled(colour) -> np.ndarray:
-        return np.tile(np.asarray(colour), small)
-
-    shade = tiled(base) * rgb(illum) * (1.0 - rgb(mac) * depth
-                                        * tiled(np.array([0.8, 1.0, 0.9], np.float32))
-                                        - rgb(pit) * np.float32(0.1))
+    # colour planes as (small, small * 3) rows (channel_rows' layout): a per-pixel value
+    # repeated in its three channels, a per-channel colour tiled along the row; the same
+    # float32 arithmetic per pixel and channel as broadcasting (small, small, 1) against (3,),
+    # in long inner loops
+    shade = colour_row(base, small) * per_channel(illum) * (
+        1.0 - per_channel(mac) * depth * colour_row(np.array([0.8, 1.0, 0.9], np.float32), small)
+        - per_channel(pit) * np.float32(0.1))
     # the foveal reflex: a small pale glint in the pit
     glint = np.exp(-(df**2) / (2 * 0.008**2)) * rng.uniform(0.15, 0.35)
-    shade += rgb(glint) * (tiled(np.array([255.0, 220.0, 200.0], np.float32)) - shade)
+    shade += per_channel(glint) * (
+        colour_row(np.array([255.0, 220.0, 200.0], np.float32), small) - shade)
     return cv2.resize(shade.astype(np.float32).reshape(small, small, 3), (geom.size, geom.size),
                       interpolation=cv2.INTER_LINEAR)
 
@@ -169,17 +170,17 @@ def _disc(img: np.ndarray, geom: FundusGeometry, rng) -> None:
     # the box as (h, w * 3) rows: a per-pixel weight repeated in its three channels and a
     # colour tiled along the row, the same arithmetic per pixel and channel as broadcasting
     # (h, w, 1) against (3,), in long inner loops
-    h, w = e.shape
+    w = e.shape[1]
     region = channel_rows(img[ys, xs])
     rim = np.array([rng.uniform(245, 255), rng.uniform(175, 205), rng.uniform(120, 150)],
                    np.float32)
-    region += np.repeat(0.95 * w_disc, 3, axis=1) * (np.tile(rim, w) - region)
+    region += per_channel(0.95 * w_disc) * (colour_row(rim, w) - region)
     cup = np.array([255.0, rng.uniform(232, 248), rng.uniform(195, 225)], np.float32)
-    region += np.repeat(0.7 * w_cup, 3, axis=1) * (np.tile(cup, w) - region)
+    region += per_channel(0.7 * w_cup) * (colour_row(cup, w) - region)
     if rng.random() < 0.4:  # temporal crescent of pigment
         t = -geom.side * (x - dx) / rd
         crescent = _sigmoid((t - 0.9) / 0.05) * _sigmoid((1.12 - e) / 0.04)
-        region *= np.repeat(1.0 - 0.45 * crescent, 3, axis=1)
+        region *= per_channel(1.0 - 0.45 * crescent)
 
 
 def _fundus_background(geom: FundusGeometry, rng) -> tuple[np.ndarray, np.ndarray]:
