@@ -3,14 +3,16 @@
 A benchmark's ``--full`` setting runs only on the GPU machine, which CI does not have. Each such
 run is kept as a record, ``benchmarks/records/<date>_<card>/``: the benchmarks' JSON files copied
 unchanged from the machine, and ``run.json`` (date, machine, command, code revision, files, a
-note). This module turns every record into Markdown:
+note). This module turns every record into Markdown, oldest first: its tables, then a line of
+the targets it met and missed, and how each ratio moved since the previous record of the same
+benchmark on the same card:
 
 - as a Sphinx extension (``_config.yml``: ``sphinx.local_extensions``), it replaces the line
   ``% gpu-benchmark-records`` of ``book/benchmarks.md`` while the book is read, so every build
   shows the records as they are stored;
 - from the command line, ``python scripts/book_benchmarks.py`` prints the same Markdown.
 
-No number on that page is typed: each comes from a record's JSON.
+No number on that page is typed, and neither is a verdict: each comes from a record's JSON.
 """
 
 from __future__ import annotations
@@ -76,6 +78,36 @@ def _met(entry: dict) -> str:
     return "yes" if entry["met"] else "**no**"
 
 
+def _ratio(ratio: float, target: float, unit: str = "") -> str:
+    """``ratio`` to two decimals, or more where two would print the target itself (0.798 is not
+    shown as 0.80 beside a missed target of 0.8)."""
+    digits = 2
+    while (ratio != target and digits < 6
+           and f"{ratio:.{digits}f}" == f"{target:.{digits}f}"):
+        digits += 1
+    return f"{ratio:.{digits}f}{unit}"
+
+
+def train_ratios(data: dict) -> list[dict]:
+    """The training-throughput ratios as (key, ratio, target, met) rows, in the table's order."""
+    return [{"key": key, "ratio": data["ratios"][key], "target": data["targets"][key],
+             "met": data["ratios"][key] >= data["targets"][key], "unit": ""}
+            for key, _, _ in TRAIN_RATIOS if key in data["ratios"]]
+
+
+def explain_ratios(data: dict) -> list[dict]:
+    """The explanation-map pairs as rows like :func:`train_ratios`'; a skipped pair has its
+    reason instead of a ratio."""
+    rows = []
+    for key, entry in data["pairs"].items():
+        if "skipped" in entry:
+            rows.append({"key": key, "skipped": entry["skipped"], "target": entry["target"]})
+        else:
+            rows.append({"key": key, "ratio": entry["ratio"], "target": entry["target"],
+                         "met": bool(entry["met"]), "unit": "x"})
+    return rows
+
+
 def train_table(data: dict, path: Path) -> list[str]:
     _need(data, {"device", "settings", "ratios", "targets"}, path)
     s = data["settings"]
@@ -100,8 +132,8 @@ def train_table(data: dict, path: Path) -> list[str]:
         if key in data["ratios"]:
             ratio, target = data["ratios"][key], data["targets"][key]
             met = "yes" if ratio >= target else "**no**"
-            lines.append(f"| `{key}` | {contender} / {baseline} | {ratio:.2f} | {target:g} | "
-                         f"{met} |")
+            lines.append(f"| `{key}` | {contender} / {baseline} | {_ratio(ratio, target)} | "
+                         f"{target:g} | {met} |")
     return lines
 
 
@@ -125,7 +157,8 @@ def explain_table(data: dict, path: Path) -> list[str]:
             continue
         lines.append(f"| {entry['contender']} | {entry['baseline']} | "
                      f"{entry['contender_images_per_s']:.1f} | "
-                     f"{entry['baseline_images_per_s']:.1f} | {entry['ratio']:.2f}x | "
+                     f"{entry['baseline_images_per_s']:.1f} | "
+                     f"{_ratio(entry['ratio'], entry['target'], 'x')} | "
                      f"{entry['target']:g}x | {_met(entry)} |")
     warmup = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in data["warmup_s"].items())
     lines += ["", f"First calls (tracing and compilation, not in the throughput): {warmup}."]
@@ -133,14 +166,60 @@ def explain_table(data: dict, path: Path) -> list[str]:
 
 
 TABLES = {"bench_train_throughput.json": train_table, "bench_explain.json": explain_table}
+RATIOS = {"bench_train_throughput.json": train_ratios, "bench_explain.json": explain_ratios}
+
+
+def _card(data: dict) -> str:
+    return data["device"]["description"]
+
+
+def verdict(files: dict[str, dict]) -> str:
+    """One line: the record's targets met, missed and not measured, from its JSON."""
+    met, missed, skipped = [], [], {}
+    for name, data in files.items():
+        for row in RATIOS[name](data):
+            if "skipped" in row:
+                skipped.setdefault(row["skipped"], []).append(f"`{row['key']}`")
+                continue
+            ratio = _ratio(row["ratio"], row["target"], row["unit"])
+            target = f"{row['target']:g}{row['unit']}"
+            (met if row["met"] else missed).append(
+                f"`{row['key']}` {ratio} {'≥' if row['met'] else '<'} {target}")
+    line = (f"Targets met in this record: {', '.join(met) if met else 'none'}. "
+            f"Missed: {', '.join(missed) if missed else 'none'}.")
+    for reason, keys in skipped.items():
+        line += f" Not measured, since {reason}: {', '.join(keys)}."
+    return line
+
+
+def changes(records: list[tuple[Path, dict, dict[str, dict]]], index: int) -> list[str]:
+    """For each benchmark file of record ``index``: its ratios next to those of the latest earlier
+    record that holds the same file measured on the same card (none where there is no such)."""
+    _, _, files = records[index]
+    lines = []
+    for name, data in files.items():
+        earlier = [(run, old[name]) for _, run, old in records[:index]
+                   if name in old and _card(old[name]) == _card(data)]
+        if not earlier:
+            continue
+        run, old = earlier[-1]
+        before = {row["key"]: row for row in RATIOS[name](old) if "skipped" not in row}
+        moved = [f"`{row['key']}` {_ratio(before[row['key']]['ratio'], row['target'], row['unit'])}"
+                 f" → {_ratio(row['ratio'], row['target'], row['unit'])}"
+                 for row in RATIOS[name](data)
+                 if "skipped" not in row and row["key"] in before]
+        if moved:
+            lines.append(f"Since the record of {run['date']} (`{name}`, revision `{run['code']}`, "
+                         f"same card): {', '.join(moved)}.")
+    return lines
 
 
 def render(records: list[tuple[Path, dict, dict[str, dict]]], root: Path = ROOT) -> str:
     """The Markdown that replaces the marker."""
     if not records:
         return NO_RECORDS + "\n"
-    lines: list[str] = []
-    for folder, run, files in records:
+    lines: list[str] = [f"{len(records)} records, oldest first.", ""] if len(records) > 1 else []
+    for index, (folder, run, files) in enumerate(records):
         where = folder.relative_to(root) if folder.is_relative_to(root) else folder
         lines += [
             f"### {run['date']}: {run['machine']}",
@@ -154,6 +233,9 @@ def render(records: list[tuple[Path, dict, dict[str, dict]]], root: Path = ROOT)
             if table is None:
                 raise RecordError(f"{folder / name}: no table is known for this benchmark file")
             lines += table(data, folder / name) + [""]
+        lines += [verdict(files), ""]
+        for line in changes(records, index):
+            lines += [line, ""]
     return "\n".join(lines)
 
 

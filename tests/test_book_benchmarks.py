@@ -12,6 +12,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 RECORD = ROOT / "benchmarks" / "records" / "2026-11-27_nvidia-h200"
+AFTER_MEND = ROOT / "benchmarks" / "records" / "2026-11-28_nvidia-h200"  # explain only
 
 
 def _module():
@@ -43,7 +44,57 @@ def test_the_stored_record_is_rendered_with_its_own_numbers() -> None:
             "**no** |") in text
     assert ("| drlib saliency | bare forward+backward | 220.5 | 859.8 | 0.26x | 0.8x | "
             "**no** |") in text
-    assert text.count("skipped: tf-keras-vis needs the TensorFlow backend") == 2
+    first = text.split("### 2026-11-28:")[0]
+    assert first.count("skipped: tf-keras-vis needs the TensorFlow backend") == 2
+
+
+def test_the_record_after_the_mend_is_rendered_from_its_own_json() -> None:
+    text = module.markdown(ROOT)
+    run = json.loads((AFTER_MEND / "run.json").read_text())
+    data = json.loads((AFTER_MEND / "bench_explain.json").read_text())
+    assert run["files"] == ["bench_explain.json"] and run["code"] == "b1cf49e"
+    # both records, oldest first, and the page says so
+    assert text.startswith("2 records, oldest first.\n")
+    old, new = text.split("### 2026-11-28: the lent GPU machine: one NVIDIA H200")
+    assert "### 2026-11-27: the lent GPU machine" in old
+    assert "`benchmarks/records/2026-11-28_nvidia-h200/`; code at revision `b1cf49e`" in new
+    # an explain-only record: no training table, an explanation table from its own numbers
+    assert "**Training throughput**" not in new and "**Explanation maps**" in new
+    for key in ("cam_vs_inference", "saliency_vs_bare_gradient"):
+        pair = data["pairs"][key]
+        assert (f"| {pair['contender']} | {pair['baseline']} | "
+                f"{pair['contender_images_per_s']:.1f} | {pair['baseline_images_per_s']:.1f} | "
+                f"{pair['ratio']:.2f}x | {pair['target']:g}x | **no** |") in new
+        assert f"| {pair['ratio']:.2f}x |" not in old
+    assert ("| drlib class_activation_maps | predict_on_batch | 1247.3 | 1766.5 | 0.70x | 0.8x | "
+            "**no** |") in new
+    assert new.count("skipped: tf-keras-vis needs the TensorFlow backend") == 2
+    # the verdict and the change since the earlier record are computed, not typed
+    assert ("Targets met in this record: none. Missed: `cam_vs_inference` 0.70x < 0.8x, "
+            "`saliency_vs_bare_gradient` 0.79x < 0.8x.") in new
+    assert ("Since the record of 2026-11-27 (`bench_explain.json`, revision `7f854a3`, same "
+            "card): `cam_vs_inference` 0.40x → 0.70x, `saliency_vs_bare_gradient` 0.26x → "
+            "0.79x.") in new
+    assert "Targets met in this record: `keras_over_torch` 1.80 ≥ 1.1." in old
+    assert "Since the record" not in old
+
+
+def test_the_verdict_follows_the_json_and_never_rounds_onto_the_target(tmp_path) -> None:
+    records = tmp_path / "benchmarks" / "records"
+    shutil.copytree(RECORD, records / "a")
+    shutil.copytree(AFTER_MEND, records / "b")
+    data = json.loads((records / "b" / "bench_explain.json").read_text())
+    data["pairs"]["cam_vs_inference"].update(ratio=0.85, met=True)
+    data["pairs"]["saliency_vs_bare_gradient"]["ratio"] = 0.7984  # not met; "0.80" would mislead
+    (records / "b" / "bench_explain.json").write_text(json.dumps(data))
+    text = module.markdown(tmp_path).split("### 2026-11-28:")[1]
+    assert ("Targets met in this record: `cam_vs_inference` 0.85x ≥ 0.8x. Missed: "
+            "`saliency_vs_bare_gradient` 0.798x < 0.8x.") in text
+    assert "| 0.85x | 0.8x | yes |" in text and "| 0.798x | 0.8x | **no** |" in text
+    # a record on another card is not compared with
+    data["device"]["description"] = "another card"
+    (records / "b" / "bench_explain.json").write_text(json.dumps(data))
+    assert "Since the record" not in module.markdown(tmp_path)
 
 
 def test_a_ratio_below_its_target_is_never_shown_as_met(tmp_path) -> None:
