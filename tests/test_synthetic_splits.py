@@ -297,3 +297,22 @@ def test_builder_processes_run_opencv_on_one_thread_each():
 
     assert _pool_map(_opencv_threads, list(range(8)), workers=2, desc="", progress=False) \
         == [1] * 8
+
+
+def test_a_script_that_builds_a_split_without_a_main_guard_fails_instead_of_hanging(tmp_path):
+    # Spawned builder workers re-import the main script; one that builds a split at its top
+    # level once made each worker wait for the parent's lock while the parent waited for the
+    # workers (found when a revalidation script without the guard hung with no CPU in use).
+    import subprocess
+    import sys
+
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "from drlib.data.synthetic_splits import build_split\n"
+        f"build_split({str(tmp_path / 'cache')!r}, 'val', 8, seed=5, size=32, workers=2,\n"
+        "            progress=False)\n")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=180, cwd=tmp_path)
+    assert done.returncode != 0
+    assert "if __name__ == \"__main__\":" in done.stderr
+    assert not (tmp_path / "cache" / "val").exists()

@@ -37,7 +37,7 @@ from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict
-from multiprocessing import get_context
+from multiprocessing import current_process, get_context
 from pathlib import Path
 from typing import NamedTuple
 
@@ -296,8 +296,25 @@ def build_split_fingerprinted(root: str | Path, split: str, n: int, seed: int = 
     if label_scale is not None:
         config = SynthConfig(**{**asdict(config), "label_scale": label_scale})
     root = Path(root)
+    _refuse_in_worker_start()
     with _split_lock(root, split):  # another process building this split finishes first
         return _build_split_locked(root, split, n, seed, prior, config, workers, progress)
+
+
+def _refuse_in_worker_start() -> None:
+    """Fail at once where a spawned worker process is re-running its parent's main script.
+
+    The builder renders on spawned worker processes, and spawning re-imports the main script
+    in each of them. A script that builds a split at its top level (no ``if __name__ ==
+    "__main__":``) would have every worker build the same split again: each would wait for the
+    parent's lock while the parent waits for the workers, and nothing would ever finish.
+    """
+    if getattr(current_process(), "_inheriting", False):
+        raise RuntimeError(
+            "a synthetic split was requested while a worker process was starting: the script "
+            "that builds it runs on import (the split builder spawns worker processes, and "
+            "each re-imports the main script). Put the script's work under "
+            "`if __name__ == \"__main__\":`, or pass workers=1.")
 
 
 @contextmanager
