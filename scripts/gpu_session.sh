@@ -39,7 +39,12 @@
 # about 30 s before the chapter's first cell (wheels, papermill, kernel), 123 s in the data cell
 # (rendering 10,000 photographs at 512 px, then loading them), 11 s building the model, 135 s
 # for the first epoch (XLA compilation), then about 5 s per epoch and 1.2 s per validation.
-# bench and explain ran that day; their JSON is kept in benchmarks/records/ (book appendix). Run it on the device from the repository root with
+# bench and explain ran that day; their JSON is kept in benchmarks/records/ (book appendix).
+# The call of 2026-11-28 (H200, `data reference explain`, 463 s of the command's 600): 32 s
+# rendering the splits, 334 s for the reference (57 s in the data cell, 10 s building the model,
+# 249 s in the training cell: 132 s for the first epoch, then about 5.4 s per epoch; it stopped
+# early after 11 epochs), 90 s for explain. Its model is kept in models/gpu/ (README there).
+# Run it on the device from the repository root with
 # the wheels carried (.whl, made here by `bash ../shared/device/fetch-wheels.sh myst-nb`; myst-nb
 # because chapter 02 glues its numbers), e.g.
 #     run(command="bash scripts/gpu_session.sh all", carry=[".whl"], timeout_s=600)
