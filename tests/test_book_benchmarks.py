@@ -12,6 +12,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 RECORD = ROOT / "benchmarks" / "records" / "2026-11-27_nvidia-h200"
+SECOND_CALL = ROOT / "benchmarks" / "records" / "2026-11-28b_nvidia-h200"
 AFTER_MEND = ROOT / "benchmarks" / "records" / "2026-11-28_nvidia-h200"  # explain only
 
 
@@ -54,8 +55,9 @@ def test_the_record_after_the_mend_is_rendered_from_its_own_json() -> None:
     data = json.loads((AFTER_MEND / "bench_explain.json").read_text())
     assert run["files"] == ["bench_explain.json"] and run["code"] == "b1cf49e"
     # both records, oldest first, and the page says so
-    assert text.startswith("2 records, oldest first.\n")
-    old, new = text.split("### 2026-11-28: the lent GPU machine: one NVIDIA H200")
+    assert text.startswith("3 records, oldest first.\n")
+    old, rest = text.split("### 2026-11-28: the lent GPU machine: one NVIDIA H200")
+    new, third = rest.split("### 2026-11-28, second call: the lent GPU machine")
     assert "### 2026-11-27: the lent GPU machine" in old
     assert "`benchmarks/records/2026-11-28_nvidia-h200/`; code at revision `b1cf49e`" in new
     # an explain-only record: no training table, an explanation table from its own numbers
@@ -77,6 +79,17 @@ def test_the_record_after_the_mend_is_rendered_from_its_own_json() -> None:
             "0.79x.") in new
     assert "Targets met in this record: `keras_over_torch` 1.80 ≥ 1.1." in old
     assert "Since the record" not in old
+    # the second call of that day: training throughput only, compared with the first record's
+    run = json.loads((SECOND_CALL / "run.json").read_text())
+    data = json.loads((SECOND_CALL / "bench_train_throughput.json").read_text())
+    assert run["files"] == ["bench_train_throughput.json"] and run["code"] == "f8bcd37"
+    assert "**Explanation maps**" not in third and "**Training throughput**" in third
+    assert (f"| Keras, batches already in memory (the baseline) | "
+            f"{data['in_memory']['images_per_s']:.1f} |") in third
+    assert "| `pipeline_over_memory` | pipeline / in memory | 0.11 | 0.9 | **no** |" in third
+    assert ("Since the record of 2026-11-27 (`bench_train_throughput.json`, revision `7f854a3`, "
+            "same card): `pipeline_over_memory` 0.09 → 0.11, `cache_over_memory` 0.68 → 0.52, "
+            "`keras_over_torch` 1.80 → 2.35.") in third
 
 
 def test_the_verdict_follows_the_json_and_never_rounds_onto_the_target(tmp_path) -> None:
