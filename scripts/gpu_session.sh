@@ -2,25 +2,25 @@
 # The GPU work the course owes, as one command for a lent GPU machine (see
 # ../shared/device/README.md: 15 minutes of device time a session, one command at most 10).
 #
-#   scripts/gpu_session.sh [JOB ...]     JOB: data, reference, resolution, pair, bench, explain;
-#                                        all means data, reference (the default)
+#   scripts/gpu_session.sh [JOB ...]     JOB: data, reference, resolution, bench, explain;
+#                                        all means data, resolution (the default)
 #
 #   data        renders chapter 02's `gpu` splits once (8,000 + 2,000 synthetic photographs at
 #               512 px on every core; scripts/render_chapter_splits.py, from the chapter's own
-#               parameters), so that the two trainings below share them. Without it each
-#               training renders them itself, one waiting on the other's lock.
+#               parameters), so that the trainings below share them. Without it each training
+#               renders them itself, one waiting on the other's lock.
 #   reference   chapter 02 with profile "gpu" (224 px, up to 20 epochs, JAX, mixed bfloat16):
-#               the course's reference run, model densenet121_gpu.
-#   resolution  chapter 02 at 384 px on the same data (model densenet121_gpu384, RES_EPOCHS
-#               epochs at most, default 10): the larger-input model chapter 06's resolution
-#               question needs. Only the input size (and the epoch cap) differs from reference.
-#   pair        reference and resolution at the same time on the one GPU (their XLA compiles
-#               overlap); their manifests then record a shared card, which the summary says.
-#               An estimate from the timings below (not measured: the pair has not run yet):
-#               in one call the pair would leave the reference about half of its epochs and
-#               the 384 px model two or three, so `all` trains the reference
-#               alone (about 20 epochs fit) and the 384 px model waits for a session of its own:
-#               `bash scripts/gpu_session.sh data resolution`.
+#               the course's reference run, model densenet121_gpu. Made on 2026-11-28 and kept
+#               in models/gpu/ (its README); run it again only to replace it.
+#   resolution  chapter 06's resolution graders at the reference's scale: two trainings at the
+#               same time on the one card, both continuing the reference (RES_INIT, default
+#               models/gpu/densenet121_gpu) for RES_EPOCHS epochs (default 4) at learning rate
+#               1e-4 on the same data, one at the reference's 224 px (the control: it carries
+#               the same extra epochs) and one at 384 px; models densenet121_gpu_ft224 and
+#               densenet121_gpu_ft384. The same design as models/resolution/ (the CPU graders
+#               that continue densenet121_cpu), so chapter 06's check that its graders continue
+#               its model holds when it runs with the reference model. The reference's weights
+#               must travel (see below). Their throughputs are shared-card figures.
 #   bench       benchmarks/bench_train_throughput.py --full (JSON), run alone on the machine.
 #   explain     benchmarks/bench_explain.py --full (JSON).
 #
@@ -44,36 +44,45 @@
 # rendering the splits, 334 s for the reference (57 s in the data cell, 10 s building the model,
 # 249 s in the training cell: 132 s for the first epoch, then about 5.4 s per epoch; it stopped
 # early after 11 epochs), 90 s for explain. Its model is kept in models/gpu/ (README there).
-# Run it on the device from the repository root with
-# the wheels carried (.whl, made here by `bash ../shared/device/fetch-wheels.sh myst-nb`; myst-nb
-# because chapter 02 glues its numbers), e.g.
-#     run(command="bash scripts/gpu_session.sh all", carry=[".whl"], timeout_s=600)
-# The tracked working tree must stay under the device's 64 MiB with the wheels: the weights under
-# models/ (about 117 MB) are not needed there, so run it from a throwaway commit without them:
-#     git checkout -b gpu-run && git rm -q models/*.weights.h5 models/*/*.weights.h5 \
-#         && git commit -qm gpu-run      # run, then: git checkout main && git branch -D gpu-run
+# Run it on the device from the repository root with the wheels carried (.whl): keras,
+# papermill and ipykernel from `bash ../shared/device/fetch-wheels.sh`, plus myst-nb and docutils
+# without their dependencies (chapter 02 glues its numbers with myst_nb.glue, which needs only
+# IPython, nbformat and docutils; the rest of myst-nb's, Sphinx among them, would add 20 MB):
+#     python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
+#         --implementation cp --platform manylinux_2_28_x86_64 -d .whl myst-nb docutils
+# (about 18 MB in all), e.g.
+#     run(command="bash scripts/gpu_session.sh", carry=[".whl"], timeout_s=600)
+# The working tree must stay under the device's 64 MiB with the wheels, so run it from a
+# throwaway commit without the weights it does not need (models/ holds about 146 MB of them);
+# the resolution job needs the reference's (29 MB):
+#     git checkout -b gpu-run && git rm -q models/*.weights.h5 models/stages/*.weights.h5 \
+#         models/resolution/*.weights.h5 && git commit -qm gpu-run
+#     # (for reference, bench or explain alone, remove models/gpu/*.weights.h5 as well)
+#     # run, then: git checkout main && git branch -D gpu-run
 # Locally, DRY_RUN=1 prints the commands without running anything; a small real run here:
 #     LOCAL=1 PYTHON=.venv/bin/python GPU_EXTRA="-p n_train 32 -p n_val 16 -p epochs 1 \
 #         -p image_size 64" DRLIB_MODELS=/tmp/m DRLIB_RUNS=/tmp/r bash scripts/gpu_session.sh \
-#         reference resolution
-# (LOCAL skips the wheels and nvidia-smi; GPU_EXTRA is appended to both trainings' parameters.)
+#         reference
+# (LOCAL skips the wheels and nvidia-smi; GPU_EXTRA is appended to every training's parameters.)
 set -uo pipefail
 
 OUT=${OUT:-/tmp/gpu_out}
 DEADLINE=${GPU_DEADLINE_S:-565}
-RES_EPOCHS=${RES_EPOCHS:-10}
+RES_EPOCHS=${RES_EPOCHS:-4}
+RES_INIT=${RES_INIT:-gpu/densenet121_gpu.manifest.json}  # relative to models/ (chapter 02's init)
 AFTER_TRAINING_S=${AFTER_TRAINING_S:-120}
 STAGE=${GPU_STAGE:-/tmp/gpu_stage}
 PY=${PYTHON:-python3}
 MODELS=${DRLIB_MODELS:-models}
 RUNS=${DRLIB_RUNS:-runs}
 read -r -a EXTRA <<< "${GPU_EXTRA:-}"
-RES_PARAMS=(-p image_size 384 -p epochs "$RES_EPOCHS")  # the resolution model's papermill parameters
+# the resolution graders' papermill parameters, the same for both but for the input size
+RES_PARAMS=(-p init "$RES_INIT" -p resize_init True -p learning_rate 0.0001 -p epochs "$RES_EPOCHS")
 START=$(date +%s)
 mkdir -p "$OUT" "$STAGE"
 jobs=("$@")
 [ ${#jobs[@]} -eq 0 ] && jobs=(all)
-[ "${jobs[0]}" = all ] && jobs=(data reference)
+[ "${jobs[0]}" = all ] && jobs=(data resolution)
 
 left() { echo $(( START + DEADLINE - $(date +%s) )); }
 
@@ -131,15 +140,12 @@ for job in "${jobs[@]}"; do
     data) build_data "$budget" || status=1 ;;
     reference) train_chapter "$budget" densenet121_gpu || status=1; collect densenet121_gpu ;;
     resolution)
-      train_chapter "$budget" densenet121_gpu384 "${RES_PARAMS[@]}" || status=1
-      collect densenet121_gpu384 ;;
-    pair)
-      train_chapter "$budget" densenet121_gpu & ref=$!
-      train_chapter "$budget" densenet121_gpu384 "${RES_PARAMS[@]}" & res=$!
-      wait $ref || status=1
-      wait $res || status=1
-      echo "pair: both trained at once on one card (their throughputs are shared-card figures)"
-      collect densenet121_gpu; collect densenet121_gpu384 ;;
+      train_chapter "$budget" densenet121_gpu_ft224 "${RES_PARAMS[@]}" -p image_size 224 & small=$!
+      train_chapter "$budget" densenet121_gpu_ft384 "${RES_PARAMS[@]}" -p image_size 384 & large=$!
+      wait $small || status=1
+      wait $large || status=1
+      echo "resolution: both graders trained at once on one card (shared-card throughputs)"
+      collect densenet121_gpu_ft224; collect densenet121_gpu_ft384 ;;
     bench)
       if [ "$budget" -lt 170 ]; then echo "bench: skipped, ${budget}s left (needs about 170)"
       else limited "$budget" "$PY" benchmarks/bench_train_throughput.py --full \
@@ -148,7 +154,7 @@ for job in "${jobs[@]}"; do
       if [ "$budget" -lt 120 ]; then echo "explain: skipped, ${budget}s left (needs about 120)"
       else limited "$budget" "$PY" benchmarks/bench_explain.py --full \
              --out "$OUT/bench_explain.json" || status=1; fi ;;
-    *) echo "unknown job $job (data reference resolution pair bench explain all)"; exit 2 ;;
+    *) echo "unknown job $job (data reference resolution bench explain all)"; exit 2 ;;
   esac
   echo "job $job: $(( $(date +%s) - t0 )) s; $(left) s left"
 done

@@ -111,3 +111,18 @@ def test_densenet_round_trip_through_manifest(tmp_path):
     loaded = load_densenet(manifest_path)
     x = np.random.default_rng(5).uniform(0, 255, (2, 32, 32, 3)).astype(np.float32)
     np.testing.assert_allclose(np.asarray(loaded(x)), np.asarray(model(x)), atol=1e-6)
+
+
+def test_a_run_continues_the_manifest_its_init_names_under_the_models_folder(tmp_path):
+    from drlib.modeling import continues
+
+    (tmp_path / "gpu").mkdir()
+    top, nested = tmp_path / "m.manifest.json", tmp_path / "gpu" / "m.manifest.json"
+    grader = {"extra": {"init": "gpu/m.manifest.json"}}
+    assert continues(grader, nested, tmp_path)
+    assert continues(grader, tmp_path / "gpu" / ".." / "gpu" / "m.manifest.json", tmp_path)
+    assert not continues(grader, top, tmp_path)  # the same file name in another folder
+    assert continues({"extra": {"init": "m.manifest.json"}}, top, tmp_path)
+    for init in ("scratch", "imagenet", "start.weights.h5", None):
+        assert not continues({"extra": {"init": init}}, top, tmp_path)
+    assert not continues({}, top, tmp_path)

@@ -12,6 +12,7 @@ from drlib.modeling.inference import predict_probabilities
 from drlib.modeling.manifest import (
     MANIFEST_SUFFIX,
     continue_densenet,
+    continues,
     load_densenet,
     read_manifest,
     verify_manifest,
@@ -20,6 +21,7 @@ from drlib.modeling.manifest import (
 
 __all__ = [
     "LAST_CONV_LAYER", "MANIFEST_SUFFIX", "SCORES_LAYER", "build_densenet", "continue_densenet",
+    "continues",
     "load_densenet",
     "predict_probabilities", "read_manifest", "set_batchnorm_momentum", "short_summary",
     "verify_manifest",

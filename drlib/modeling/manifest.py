@@ -260,6 +260,20 @@ def weights_path(manifest_path: str | Path) -> Path:
     return manifest_path.parent / read_manifest(manifest_path)["weights_file"]
 
 
+def continues(manifest: dict[str, Any], start: str | Path, models_root: str | Path) -> bool:
+    """Whether the run a manifest records started from the finished run ``start``.
+
+    Chapter 2 records such a start as ``extra.init``, the starting manifest's path relative to
+    the models folder (``densenet121_cpu.manifest.json``, ``gpu/densenet121_gpu.manifest.json``),
+    so the two are compared as files under ``models_root``, not by name: a model in a subfolder
+    of another name is not the start, and the same file reached through another path is.
+    """
+    init = (manifest.get("extra") or {}).get("init")
+    if not isinstance(init, str) or not init.endswith(MANIFEST_SUFFIX):
+        return False  # started from "scratch", "imagenet" or a bare weights file
+    return (Path(models_root) / init).resolve() == Path(start).resolve()
+
+
 def load_densenet(manifest_path: str | Path, input_size: int | None = None) -> keras.Model:
     """Verify a manifest and return a freshly built DenseNet grader with its weights.
 
