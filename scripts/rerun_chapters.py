@@ -65,6 +65,7 @@ def run_chapter(notebook: Path, parameters: dict, root: Path) -> None:
             raise RuntimeError(
                 f"{notebook.name} ran but drew no figure where it held {had_figures} (is "
                 f"MPLBACKEND={os.environ.get('MPLBACKEND')!r} set for the kernel?); left as it was")
+        drop_log_banners(executed)
         relative = notebook.relative_to(root).as_posix()
         meta = executed["metadata"].setdefault("papermill", {})
         meta["input_path"] = meta["output_path"] = relative
@@ -73,6 +74,37 @@ def run_chapter(notebook: Path, parameters: dict, root: Path) -> None:
         os.replace(partial, notebook)
     finally:
         partial.unlink(missing_ok=True)
+
+
+#: Lines that TensorFlow's C++ logging writes to a kernel's stderr when it loads, whatever
+#: TF_CPP_MIN_LOG_LEVEL says (absl prints them before its logging is set up). They carry a
+#: clock stamp and a process id, so a committed chapter that kept them would change at every
+#: rerun without anything it computes having changed.
+LOG_BANNER = re.compile(
+    r"^(WARNING: All log messages before absl::InitializeLog\(\) is called are written to "
+    r"STDERR|I\d{4} [\d:.]+ +\d+ port\.cc:\d+\] oneDNN custom operations are on\..*)$")
+
+
+def drop_log_banners(notebook: dict) -> int:
+    """Remove those lines from every stderr output of ``notebook`` (an output left empty goes
+    too); returns how many lines went. Everything else a cell wrote to stderr stays."""
+    dropped = 0
+    for cell in notebook["cells"]:
+        kept_outputs = []
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream" and output.get("name") == "stderr":
+                text = output["text"] if isinstance(output["text"], str) else "".join(
+                    output["text"])
+                lines = text.splitlines(keepends=True)
+                kept = [line for line in lines if not LOG_BANNER.match(line.rstrip("\n"))]
+                dropped += len(lines) - len(kept)
+                if not kept:
+                    continue
+                output["text"] = kept
+            kept_outputs.append(output)
+        if "outputs" in cell:
+            cell["outputs"] = kept_outputs
+    return dropped
 
 
 def image_outputs(notebook: dict) -> int:

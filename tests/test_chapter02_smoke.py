@@ -25,12 +25,14 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "02_training.ipynb"
 
 
-def test_chapter02_names_its_data_folder_once():
+def test_chapter02_names_its_data_folder_once_and_reads_its_files_once():
     """The cache folder the manifest records is the one build_chapter_splits filled: the chapter
-    takes it from the returned splits rather than naming it a second time with chapter_cache."""
+    takes it from the returned splits rather than naming it a second time with chapter_cache.
+    The data fingerprints come from the same call, not from a second pass over every file."""
     cells = json.loads(NOTEBOOK.read_text(encoding="utf-8"))["cells"]
     code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
-    assert code.count("build_chapter_splits(") == 1
+    assert code.count("build_chapter_splits_fingerprinted(") == 1
+    assert "split_fingerprint(" not in code
     assert "chapter_cache(" not in code
     assert 'cache = splits["train"].parent' in code
 

@@ -140,3 +140,25 @@ def test_a_rerun_that_loses_every_figure_is_not_installed(tmp_path, monkeypatch)
         module.run_chapter(chapter, {}, tmp_path)
     assert chapter.read_bytes() == before
     assert not list((tmp_path / "notebooks").glob(".*rerun*"))
+
+
+def test_tensorflow_load_banners_are_dropped_and_other_stderr_kept():
+    # absl prints them on every kernel start, stamped with the clock and the process id
+    banner = ["WARNING: All log messages before absl::InitializeLog() is called are written to "
+              "STDERR\n",
+              "I0000 00:00:1795846992.430413    9958 port.cc:153] oneDNN custom operations are "
+              "on. You may see slightly different numerical results due to floating-point "
+              "round-off errors from different computation orders. To turn them off, set the "
+              "environment variable `TF_ENABLE_ONEDNN_OPTS=0`.\n"]
+    notebook = {"cells": [
+        {"cell_type": "code", "outputs": [
+            {"output_type": "stream", "name": "stderr", "text": banner},
+            {"output_type": "stream", "name": "stdout", "text": banner[:1]}]},
+        {"cell_type": "code", "outputs": [
+            {"output_type": "stream", "name": "stderr", "text": "".join(banner) + "kept: 1\n"}]},
+        {"cell_type": "markdown", "source": "text"}]}
+    assert _script().drop_log_banners(notebook) == 4
+    assert notebook["cells"][0]["outputs"] == [
+        {"output_type": "stream", "name": "stdout", "text": banner[:1]}]
+    assert notebook["cells"][1]["outputs"][0]["text"] == ["kept: 1\n"]
+    assert "outputs" not in notebook["cells"][2]

@@ -15,6 +15,7 @@ from drlib.data.synthetic_splits import (
     JPEG_QUALITY,
     SplitIntegrityError,
     build_chapter_splits,
+    build_chapter_splits_fingerprinted,
     build_split,
     chapter_cache,
     image_seed,
@@ -265,6 +266,18 @@ def test_a_chapter_names_its_cache_folder_and_builds_both_splits_there(tmp_path)
         assert (manifest["split"], manifest["n"], manifest["seed"], manifest["prior"]) == (
             split, n, 2, prior)
         assert manifest["config"]["size"] == 64 and manifest["config"]["label_scale"] == "table1"
+
+
+def test_a_chapters_fingerprints_come_with_its_splits_built_or_reused(tmp_path):
+    # chapter 02 records them in its manifest: they must equal a fresh pass over the bytes
+    arguments = dict(n_train=6, n_val=4, prior="balanced", val_prior="eyepacs", seed=2,
+                     render_size=64, label_scale="icdr", workers=1, progress=False)
+    for _ in ("built", "reused"):
+        folders, fingerprints = build_chapter_splits_fingerprinted(tmp_path, "ch02", **arguments)
+        assert folders == build_chapter_splits(tmp_path, "ch02", **arguments)
+        assert fingerprints == {split: split_fingerprint(folder)
+                                for split, folder in folders.items()}
+    assert fingerprints["train"] != fingerprints["val"]
 
 
 def _build_in_another_process(root: str) -> str:

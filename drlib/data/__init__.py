@@ -18,6 +18,7 @@ from drlib.data.preprocess import (
 from drlib.data.records import DatasetError, FundusRecord, LoadReport
 from drlib.data.synthetic_splits import (
     build_chapter_splits,
+    build_chapter_splits_fingerprinted,
     build_split,
     chapter_cache,
     read_manifest,
@@ -36,7 +37,8 @@ def __getattr__(name: str):
 
 __all__ = [
     "PREPROCESSORS", "DatasetError", "FundusImageError", "FundusRecord", "FundusSequence",
-    "LoadReport", "build_chapter_splits", "build_split", "chapter_cache", "detect_layout",
+    "LoadReport", "build_chapter_splits", "build_chapter_splits_fingerprinted", "build_split",
+    "chapter_cache", "detect_layout",
     "find_field_of_view", "graham_preprocess",
     "load_arrays", "load_dataset", "load_masks", "load_record_masks", "patient_groups",
     "patient_id", "plain_preprocess", "read_fundus", "read_manifest", "read_mask", "save_masks",

@@ -381,10 +381,27 @@ def build_chapter_splits(root: str | Path, chapter: str, *, n_train: int, n_val:
     validation split ``n_val`` with ``val_prior``; both are rendered at ``render_size`` px with
     labels on ``label_scale``, from ``seed``. Returns ``{"train": folder, "val": folder}``.
     """
+    return build_chapter_splits_fingerprinted(
+        root, chapter, n_train=n_train, n_val=n_val, prior=prior, val_prior=val_prior, seed=seed,
+        render_size=render_size, label_scale=label_scale, workers=workers, progress=progress)[0]
+
+
+def build_chapter_splits_fingerprinted(
+        root: str | Path, chapter: str, *, n_train: int, n_val: int, prior, val_prior,
+        seed: int, render_size: int, label_scale: str, workers: int | None = None,
+        progress: bool = True) -> tuple[dict[str, Path], dict[str, str]]:
+    """:func:`build_chapter_splits`, and each split's fingerprint: ``(folders, fingerprints)``.
+
+    The fingerprints come from the pass that hashes every file anyway (see
+    :func:`build_split_fingerprinted`), so a chapter that records them reads no file twice.
+    """
     cache = chapter_cache(root, chapter, label_scale, render_size, seed)
-    return {split: build_split(cache, split, n, seed=seed, prior=split_prior, size=render_size,
-                               label_scale=label_scale, workers=workers, progress=progress)
-            for split, n, split_prior in (("train", n_train, prior), ("val", n_val, val_prior))}
+    built = {split: build_split_fingerprinted(cache, split, n, seed=seed, prior=split_prior,
+                                              size=render_size, label_scale=label_scale,
+                                              workers=workers, progress=progress)
+             for split, n, split_prior in (("train", n_train, prior), ("val", n_val, val_prior))}
+    return ({split: folder for split, (folder, _) in built.items()},
+            {split: fingerprint for split, (_, fingerprint) in built.items()})
 
 
 def cached_split_differences(split_dir: str | Path, request: dict) -> dict | None:
