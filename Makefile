@@ -15,6 +15,9 @@ export KERAS_BACKEND ?= tensorflow
 export MPLBACKEND := Agg
 export PYTHONHASHSEED := 0
 export TF_CPP_MIN_LOG_LEVEL := 2
+# TensorFlow's own CPU kernels on every processor (see drlib/runtime/backend.py: oneDNN, which it
+# turns on by itself on some, changes the last digits of pinned outputs); a value set outside wins.
+export TF_ENABLE_ONEDNN_OPTS ?= 0
 
 # --all: rebuild every page, so a warning in an unchanged page is reported again, not cached away.
 JB_BUILD := $(BIN)/jupyter-book build . --all -W -n --keep-going

@@ -10,6 +10,11 @@ import pytest
 # Figures are drawn off-screen in tests (set before anything imports matplotlib.pyplot).
 os.environ.setdefault("MPLBACKEND", "Agg")
 
+# The course's backend policy (drlib.runtime.backend.ensure: the Keras backend, TensorFlow's CPU
+# allocator and kernels) must be in place before any test module imports keras; conftest is
+# imported before them.
+import drlib  # noqa: E402,F401
+
 
 def gpu_visible() -> bool:
     """True if a GPU is visible: DRLIB_GPU=1 forces yes, DRLIB_GPU=0 forces no, else nvidia-smi.

@@ -104,6 +104,20 @@ def test_tensorflow_cpu_allocator_pools_unless_set() -> None:
     assert kept.stdout.split() == ["false"], kept.stderr
 
 
+def test_tensorflow_keeps_its_own_cpu_kernels_unless_set() -> None:
+    """drlib turns TensorFlow's automatic switch to oneDNN off before TensorFlow loads (it
+    changes the last digits of pinned outputs between processors), and keeps a user's value."""
+    code = "import os, drlib; print(os.environ.get('TF_ENABLE_ONEDNN_OPTS'))"
+    env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+    unset = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                           text=True, timeout=120)
+    kept = subprocess.run([sys.executable, "-c", code],
+                          env={**env, "TF_ENABLE_ONEDNN_OPTS": "1"},
+                          capture_output=True, text=True, timeout=120)
+    assert unset.stdout.split() == ["0"], unset.stderr
+    assert kept.stdout.split() == ["1"], kept.stderr
+
+
 def _in_process_tiny_model():
     namespace: dict = {}
     exec(TINY_MODEL, namespace)

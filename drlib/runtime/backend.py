@@ -32,12 +32,16 @@ _KNOWN_KERAS_BACKENDS = (*SUPPORTED_BACKENDS, "numpy", "openvino")
 TF_CPU_ALLOCATOR_VARIABLE = "TF_CPU_ALLOCATOR_USE_BFC"
 """TensorFlow reads it when it first allocates: ``true`` pools CPU memory (see :func:`ensure`)."""
 
+TF_ONEDNN_VARIABLE = "TF_ENABLE_ONEDNN_OPTS"
+"""TensorFlow reads it when it loads: ``0`` keeps its own CPU kernels (see :func:`ensure`)."""
+
 
 def ensure() -> str:
     """Set ``KERAS_BACKEND`` to the course default if unset, and return the backend name.
 
-    Also asks TensorFlow for its pooling CPU allocator (``TF_CPU_ALLOCATOR_USE_BFC=true``)
-    unless that variable is set.
+    Also asks TensorFlow for its pooling CPU allocator (``TF_CPU_ALLOCATOR_USE_BFC=true``) and
+    for its own CPU kernels rather than oneDNN's (``TF_ENABLE_ONEDNN_OPTS=0``), unless those
+    variables are set.
 
     Must run before Keras is imported. If Keras is already imported, its backend is fixed and
     the environment is left alone; the name Keras actually uses is returned.
@@ -53,6 +57,13 @@ def ensure() -> str:
     # kernel on 2 cores. Its BFC allocator keeps a pool instead. Set before TensorFlow loads;
     # an explicit setting is kept.
     os.environ.setdefault(TF_CPU_ALLOCATOR_VARIABLE, "true")
+    # TensorFlow switches to oneDNN's kernels by itself on some x86 processors (those with
+    # AVX-512 among them) and not on others, and the two sum in different orders: the same
+    # notebook then prints other digits on another machine of the same kind (a CAM identity
+    # check at 2.9e-06 instead of 9.5e-07, saliency shares in the third decimal, a training
+    # loss 1.5e-5 off). The book's outputs are pinned, so every machine uses TensorFlow's own
+    # kernels; an explicit setting is kept.
+    os.environ.setdefault(TF_ONEDNN_VARIABLE, "0")
     requested = os.environ.get("KERAS_BACKEND", "").strip()
     if not requested:
         os.environ["KERAS_BACKEND"] = DEFAULT_BACKEND
@@ -176,7 +187,8 @@ def _gradient_step_tensorflow(model: Any, compiled: bool) -> Callable[..., tuple
         return y, tape.gradient(total, x)
 
     if compiled:
-        step = tf.function(step, reduce_retracing=True)
+        step = tf.function(step, reduce_retracing=True, autograph=False)  # no tensor-dependent
+        # Python control flow to convert; AutoGraph would only warn that it cannot read the closure
 
     def run(x: np.ndarray, columns: np.ndarray) -> tuple[Any, Any]:
         y, grad = step(tf.convert_to_tensor(x), tf.convert_to_tensor(columns))
