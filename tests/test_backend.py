@@ -90,32 +90,24 @@ def test_unknown_backend_is_a_clear_error() -> None:
     assert "KERAS_BACKEND='theano' is not a Keras backend" in result.stderr
 
 
-def test_tensorflow_cpu_allocator_pools_unless_set() -> None:
-    """drlib asks TensorFlow for its pooling (BFC) CPU allocator before TensorFlow loads, and
-    keeps a value the user set."""
-    code = "import os, drlib; print(os.environ.get('TF_CPU_ALLOCATOR_USE_BFC'))"
-    env = {k: v for k, v in os.environ.items() if k != "TF_CPU_ALLOCATOR_USE_BFC"}
+@pytest.mark.parametrize(("variable", "default", "chosen"), [
+    # TensorFlow's pooling (BFC) CPU allocator
+    ("TF_CPU_ALLOCATOR_USE_BFC", "true", "false"),
+    # its own CPU kernels, not oneDNN's (which change the last digits of pinned outputs between
+    # processors)
+    ("TF_ENABLE_ONEDNN_OPTS", "0", "1"),
+])
+def test_tensorflow_settings_are_made_before_it_loads_unless_set(variable, default,
+                                                                 chosen) -> None:
+    """drlib sets them when imported (before TensorFlow loads) and keeps a value the user set."""
+    code = f"import os, drlib; print(os.environ.get({variable!r}))"
+    env = {k: v for k, v in os.environ.items() if k != variable}
     unset = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                            text=True, timeout=120)
-    kept = subprocess.run([sys.executable, "-c", code],
-                          env={**env, "TF_CPU_ALLOCATOR_USE_BFC": "false"},
+    kept = subprocess.run([sys.executable, "-c", code], env={**env, variable: chosen},
                           capture_output=True, text=True, timeout=120)
-    assert unset.stdout.split() == ["true"], unset.stderr
-    assert kept.stdout.split() == ["false"], kept.stderr
-
-
-def test_tensorflow_keeps_its_own_cpu_kernels_unless_set() -> None:
-    """drlib turns TensorFlow's automatic switch to oneDNN off before TensorFlow loads (it
-    changes the last digits of pinned outputs between processors), and keeps a user's value."""
-    code = "import os, drlib; print(os.environ.get('TF_ENABLE_ONEDNN_OPTS'))"
-    env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
-    unset = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                           text=True, timeout=120)
-    kept = subprocess.run([sys.executable, "-c", code],
-                          env={**env, "TF_ENABLE_ONEDNN_OPTS": "1"},
-                          capture_output=True, text=True, timeout=120)
-    assert unset.stdout.split() == ["0"], unset.stderr
-    assert kept.stdout.split() == ["1"], kept.stderr
+    assert unset.stdout.split() == [default], unset.stderr
+    assert kept.stdout.split() == [chosen], kept.stderr
 
 
 def _in_process_tiny_model():
