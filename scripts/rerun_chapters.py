@@ -66,6 +66,7 @@ def run_chapter(notebook: Path, parameters: dict, root: Path) -> None:
                 f"{notebook.name} ran but drew no figure where it held {had_figures} (is "
                 f"MPLBACKEND={os.environ.get('MPLBACKEND')!r} set for the kernel?); left as it was")
         drop_log_banners(executed)
+        stable_injected_id(executed)
         relative = notebook.relative_to(root).as_posix()
         meta = executed["metadata"].setdefault("papermill", {})
         meta["input_path"] = meta["output_path"] = relative
@@ -105,6 +106,26 @@ def drop_log_banners(notebook: dict) -> int:
         if "outputs" in cell:
             cell["outputs"] = kept_outputs
     return dropped
+
+
+#: The id given to papermill's ``injected-parameters`` cell. papermill makes a new random id
+#: for that cell at every run, so a rerun chapter would differ from the committed one in that
+#: line even when nothing it computes changed.
+INJECTED_ID = "injected-parameters"
+
+
+def stable_injected_id(notebook: dict) -> bool:
+    """Give papermill's ``injected-parameters`` cell of ``notebook`` the id ``INJECTED_ID``
+    (unless another cell already holds that id); returns whether a cell was renamed."""
+    cells = notebook["cells"]
+    injected = [cell for cell in cells
+                if "injected-parameters" in cell.get("metadata", {}).get("tags", [])]
+    if len(injected) != 1 or any(cell.get("id") == INJECTED_ID for cell in cells
+                                 if cell is not injected[0]):
+        return False
+    renamed = injected[0].get("id") != INJECTED_ID
+    injected[0]["id"] = INJECTED_ID
+    return renamed
 
 
 def image_outputs(notebook: dict) -> int:

@@ -162,3 +162,29 @@ def test_tensorflow_load_banners_are_dropped_and_other_stderr_kept():
         {"output_type": "stream", "name": "stdout", "text": banner[:1]}]
     assert notebook["cells"][1]["outputs"][0]["text"] == ["kept: 1\n"]
     assert "outputs" not in notebook["cells"][2]
+
+
+def test_the_injected_parameters_cell_keeps_one_id_across_reruns(tmp_path):
+    """papermill gives its ``injected-parameters`` cell a new random id at every run; the rerun
+    names it ``injected-parameters``, so rerunning a chapter does not change that line."""
+    module = _script()
+    _book(tmp_path, "print('profile', profile)")
+    chapter = tmp_path / "notebooks" / "02_train.ipynb"
+    ids = []
+    for _ in range(2):
+        module.run_chapter(chapter, {"profile": "gpu"}, tmp_path)
+        nb = nbformat.read(chapter, as_version=4)
+        nbformat.validate(nb)
+        injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
+        assert len(injected) == 1
+        ids.append(injected[0].id)
+    assert ids == ["injected-parameters", "injected-parameters"]
+    assert len({c.id for c in nb.cells}) == len(nb.cells)
+
+
+def test_the_injected_id_is_not_taken_from_another_cell():
+    notebook = {"cells": [
+        {"cell_type": "code", "id": "injected-parameters", "metadata": {"tags": []}},
+        {"cell_type": "code", "id": "a1b2", "metadata": {"tags": ["injected-parameters"]}}]}
+    assert _script().stable_injected_id(notebook) is False
+    assert [c["id"] for c in notebook["cells"]] == ["injected-parameters", "a1b2"]
