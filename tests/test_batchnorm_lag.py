@@ -3,26 +3,20 @@ model as it found it, and inside, the averages are the plain mean of the batches
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import keras
 import numpy as np
 
 from drlib.modeling import build_densenet
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "batchnorm_lag.py"
+try:
+    from script_modules import load_script
+except ImportError:  # tests/ imported as a package
+    from tests.script_modules import load_script
 
-
-def _script():
-    spec = importlib.util.spec_from_file_location("batchnorm_lag", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_reestimated_statistics_are_the_batches_mean_and_are_put_back():
-    lag = _script()
+    lag = load_script("batchnorm_lag")
     keras.utils.set_random_seed(0)
     model = build_densenet(32)
     first = model.get_layer("conv1_bn")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 from pathlib import Path
@@ -10,21 +9,18 @@ from types import SimpleNamespace
 
 import pytest
 
+try:
+    from script_modules import load_script
+except ImportError:  # tests/ imported as a package
+    from tests.script_modules import load_script
+
 ROOT = Path(__file__).resolve().parents[1]
 RECORD = ROOT / "benchmarks" / "records" / "2026-11-27_nvidia-h200"
 SECOND_CALL = ROOT / "benchmarks" / "records" / "2026-11-28b_nvidia-h200"
 AFTER_MEND = ROOT / "benchmarks" / "records" / "2026-11-28_nvidia-h200"  # explain only
 
 
-def _module():
-    spec = importlib.util.spec_from_file_location("book_benchmarks",
-                                                  ROOT / "scripts" / "book_benchmarks.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-module = _module()
+module = load_script("book_benchmarks")
 
 
 def test_the_stored_record_is_rendered_with_its_own_numbers() -> None:

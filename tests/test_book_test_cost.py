@@ -3,7 +3,6 @@ renders (issue 12: "the appendix lists its cost per chapter", pulled from a file
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -13,14 +12,12 @@ from types import SimpleNamespace
 
 import pytest
 
+try:
+    from script_modules import load_script
+except ImportError:  # tests/ imported as a package
+    from tests.script_modules import load_script
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _script(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _entry(seconds: float, tests: int, passed: int, skipped: int = 0) -> dict:
@@ -49,7 +46,7 @@ CHAPTERS = ["notebooks/01_a", "notebooks/02_b"]
 
 
 def test_the_table_lists_every_chapter_and_unit_test_file_from_the_measurement() -> None:
-    text = _script("book_test_cost").render(MEASUREMENT, CHAPTERS)
+    text = load_script("book_test_cost").render(MEASUREMENT, CHAPTERS)
     lines = text.splitlines()
     assert lines[0].startswith(
         "Measured on 2026-01-02 03:04 UTC by `pytest -p pytest_durations --durations-json "
@@ -75,7 +72,7 @@ def test_the_table_lists_every_chapter_and_unit_test_file_from_the_measurement()
 
 
 def test_without_a_measurement_the_page_says_how_to_make_one(tmp_path) -> None:
-    module = _script("book_test_cost")
+    module = load_script("book_test_cost")
     assert module.load(tmp_path / "absent.json") is None
     assert module.render(None, CHAPTERS) == module.NOT_MEASURED + "\n"
     assert "`make test` writes it" in module.NOT_MEASURED
@@ -86,11 +83,11 @@ def test_a_damaged_measurement_is_named(tmp_path, content: str) -> None:
     path = tmp_path / "test_durations.json"
     path.write_text(content, encoding="utf-8")
     with pytest.raises(ValueError, match=r"test_durations\.json: not a"):
-        _script("book_test_cost").load(path)
+        load_script("book_test_cost").load(path)
 
 
 def test_the_book_page_gets_the_table_in_place_of_its_marker(tmp_path) -> None:
-    module = _script("book_test_cost")
+    module = load_script("book_test_cost")
     (tmp_path / "_build").mkdir()
     (tmp_path / "_build" / "test_durations.json").write_text(json.dumps(MEASUREMENT))
     (tmp_path / "_toc.yml").write_text(
@@ -144,7 +141,7 @@ def test_the_plugin_records_time_and_outcome_per_file(tmp_path) -> None:
 
 
 def test_the_plugin_records_nothing_unless_asked() -> None:
-    module = _script("pytest_durations")
+    module = load_script("pytest_durations")
     registered: list[object] = []
     config = SimpleNamespace(
         getoption=lambda name, default=None: None,

@@ -15,15 +15,18 @@ normalisation changes far more than that. Cost: one photograph graded and explai
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+try:
+    from script_modules import load_script
+except ImportError:  # tests/ imported as a package
+    from tests.script_modules import load_script
+
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = ROOT / "scripts" / "readme_example.py"
 README = ROOT / "README.md"
 
 MEAN_TOLERANCE = 1.0
@@ -36,19 +39,12 @@ MAX_BYTES = 300_000
 """The committed picture stays small."""
 
 
-def _script():
-    spec = importlib.util.spec_from_file_location("readme_example", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _committed(script) -> np.ndarray:
     return np.asarray(Image.open(script.PICTURE).convert("RGB"))
 
 
 def test_readme_shows_the_command_and_embeds_its_picture() -> None:
-    script = _script()
+    script = load_script("readme_example")
     text = README.read_text(encoding="utf-8")
     assert f'Image.fromarray(skimage.data.retina()).save("{script.PHOTO_NAME}")' in text
     assert script.COMMAND in text
@@ -60,7 +56,7 @@ def test_readme_shows_the_command_and_embeds_its_picture() -> None:
 
 
 def test_readme_picture_is_what_the_command_draws_now(tmp_path) -> None:
-    script = _script()
+    script = load_script("readme_example")
     fresh = script.make_picture(tmp_path)
     committed = _committed(script)
     assert fresh.shape == committed.shape, (
@@ -75,7 +71,7 @@ def test_readme_picture_is_what_the_command_draws_now(tmp_path) -> None:
 
 
 def test_compose_puts_the_commands_pictures_side_by_side_with_white_gaps(tmp_path) -> None:
-    script = _script()
+    script = load_script("readme_example")
     images = tmp_path / "images"
     images.mkdir()
     names = {}

@@ -3,7 +3,6 @@ when it ran cleanly, with its time recorded."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
 import os
@@ -14,15 +13,13 @@ from pathlib import Path
 import nbformat
 import pytest
 
+try:
+    from script_modules import load_script
+except ImportError:  # tests/ imported as a package
+    from tests.script_modules import load_script
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "rerun_chapters.py"
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location("rerun_chapters", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _notebook(path: Path, parameters: str, body: str) -> None:
@@ -45,7 +42,7 @@ def _book(root: Path, second_body: str) -> None:
 
 
 def test_the_repository_chapters_are_found_in_book_order():
-    module = _script()
+    module = load_script("rerun_chapters")
     found = [p.name for p in module.toc_notebooks(ROOT)]
     listed = [line.split("notebooks/")[1].strip() + ".ipynb"
               for line in (ROOT / "_toc.yml").read_text().splitlines()
@@ -60,7 +57,7 @@ def test_papermill_reads_every_chapter_parameters_cell_without_a_warning(caplog)
     ``dict(key=value, ...)`` literal) is logged as "Unable to parse line ..." on every run."""
     import papermill
 
-    module = _script()
+    module = load_script("rerun_chapters")
     for notebook in module.toc_notebooks(ROOT):
         caplog.clear()
         with caplog.at_level(logging.WARNING, logger="papermill"):
@@ -128,7 +125,7 @@ def test_figures_are_stored_even_when_the_environment_says_agg(tmp_path):
 def test_a_rerun_that_loses_every_figure_is_not_installed(tmp_path, monkeypatch):
     """The guard behind the fix above: a chapter that held figures and comes back without any
     is left as it was."""
-    module = _script()
+    module = load_script("rerun_chapters")
     _book(tmp_path, "print('no figure now')")
     chapter = tmp_path / "notebooks" / "02_train.ipynb"
     nb = nbformat.read(chapter, as_version=4)
@@ -157,7 +154,7 @@ def test_tensorflow_load_banners_are_dropped_and_other_stderr_kept():
         {"cell_type": "code", "outputs": [
             {"output_type": "stream", "name": "stderr", "text": "".join(banner) + "kept: 1\n"}]},
         {"cell_type": "markdown", "source": "text"}]}
-    assert _script().drop_log_banners(notebook) == 4
+    assert load_script("rerun_chapters").drop_log_banners(notebook) == 4
     assert notebook["cells"][0]["outputs"] == [
         {"output_type": "stream", "name": "stdout", "text": banner[:1]}]
     assert notebook["cells"][1]["outputs"][0]["text"] == ["kept: 1\n"]
@@ -167,7 +164,7 @@ def test_tensorflow_load_banners_are_dropped_and_other_stderr_kept():
 def test_the_injected_parameters_cell_keeps_one_id_across_reruns(tmp_path):
     """papermill gives its ``injected-parameters`` cell a new random id at every run; the rerun
     names it ``injected-parameters``, so rerunning a chapter does not change that line."""
-    module = _script()
+    module = load_script("rerun_chapters")
     _book(tmp_path, "print('profile', profile)")
     chapter = tmp_path / "notebooks" / "02_train.ipynb"
     ids = []
@@ -186,5 +183,5 @@ def test_the_injected_id_is_not_taken_from_another_cell():
     notebook = {"cells": [
         {"cell_type": "code", "id": "injected-parameters", "metadata": {"tags": []}},
         {"cell_type": "code", "id": "a1b2", "metadata": {"tags": ["injected-parameters"]}}]}
-    assert _script().stable_injected_id(notebook) is False
+    assert load_script("rerun_chapters").stable_injected_id(notebook) is False
     assert [c["id"] for c in notebook["cells"]] == ["injected-parameters", "a1b2"]

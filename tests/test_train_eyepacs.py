@@ -4,25 +4,20 @@ tested in test_training.py and is too slow for this check on a CPU)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import keras
+
+try:
+    from script_modules import load_script
+except ImportError:  # tests/ imported as a package
+    from tests.script_modules import load_script
 
 try:
     from fixtures_trees import eyepacs_patient_grades, make_eyepacs_tree, write_text
 except ImportError:  # tests/ imported as a package
     from tests.fixtures_trees import eyepacs_patient_grades, make_eyepacs_tree, write_text
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "train_eyepacs.py"
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location("train_eyepacs", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_the_appendix_command_trains_on_a_kaggle_folder_and_skips_a_bad_file(
@@ -42,7 +37,7 @@ def test_the_appendix_command_trains_on_a_kaggle_folder_and_skips_a_bad_file(
                              size=(96, 120))
     write_text(data / "train" / "3_left.jpeg")  # a text file where a photograph should be
     run = tmp_path / "run"
-    status = _script().main([
+    status = load_script("train_eyepacs").main([
         "--data", str(data), "--run-dir", str(run), "--image-size", "32", "--batch-size", "4",
         "--epochs", "1", "--val-fraction", "0.25", "--workers", "1", "--devices", "all",
         "--preprocess", "plain"])
@@ -71,11 +66,11 @@ def test_the_appendix_command_with_a_training_cache(tmp_path, monkeypatch, capsy
     args = ["--data", str(data), "--image-size", "32", "--batch-size", "4", "--epochs", "1",
             "--val-fraction", "0.25", "--workers", "1", "--preprocess", "plain",
             "--cache", str(cache)]
-    assert _script().main([*args, "--run-dir", str(tmp_path / "run1")]) == 0
+    assert load_script("train_eyepacs").main([*args, "--run-dir", str(tmp_path / "run1")]) == 0
     out = capsys.readouterr().out
     assert f"cached 19 of 20 photograph(s) into {cache}/; skipped 1" in out
     assert "3_left.jpeg" in out and "0 verified and reused" in out
     assert json.loads((tmp_path / "run1" / "history.json").read_text())["epoch"] == [0]
-    assert _script().main([*args, "--run-dir", str(tmp_path / "run2")]) == 0
+    assert load_script("train_eyepacs").main([*args, "--run-dir", str(tmp_path / "run2")]) == 0
     second = capsys.readouterr().out
     assert "(0 written, " in second and "verified and reused" in second
