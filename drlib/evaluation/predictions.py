@@ -25,7 +25,8 @@ def predict_records(
 
     Photographs are read from disk batch by batch (:class:`drlib.data.pipeline.FundusSequence`,
     no shuffling, no augmentation) and preprocessed exactly as in training; every batch is
-    padded to ``batch_size`` so a compiled (JAX) prediction step is traced once.
+    padded to the size of the first (``batch_size``, or all the records when there are fewer)
+    so a compiled (JAX) prediction step is traced once.
 
     Raises:
         ValueError: no records, or a record without a grade (filter with

@@ -68,7 +68,8 @@ def evaluation_summary(
     If validation data are given (both ``y_val`` and ``probs_val``), thresholds on the
     expected grade are fitted on them only (:class:`~drlib.metrics.decoding.ThresholdDecoder`) and
     ``kappa_thresholds`` (+ CI, same resamples) and ``threshold_1..4`` are added; the test
-    labels never reach the fit. Use :func:`summary_frame` for a two-column table.
+    labels never reach the fit. Last, ``bootstrap_resamples`` and ``seed`` say how the
+    intervals were drawn. Use :func:`summary_frame` for a two-column table.
     """
     if (y_val is None) != (probs_val is None):
         raise ValueError("give both y_val and probs_val (validation split) or neither")
