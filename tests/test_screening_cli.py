@@ -219,8 +219,8 @@ def test_folders_are_searched_recursively_in_order_without_the_output(tmp_path):
     assert [p.relative_to(tmp_path).as_posix() for p in found.images] == [
         "a/c.tif", "a/z.JPG", "b.png"]
     assert [Path(s.item).name for s in found.ignored] == ["notes.csv"]
-    assert [(Path(s.item).name, s.problem) for s in found.skipped] == [
-        ("missing.jpg", "file or folder not found")]
+    assert found.skipped == []  # a missing path is not a photograph that failed
+    assert found.not_found == [tmp_path / "missing.jpg"]
     assert found.from_folder
 
 

@@ -6,7 +6,10 @@ and saliency overlays. Both write ``results.csv``, ``summary.json`` and ``report
 output folder (default ``screening_output/``), with the model's input for every photograph under
 ``images/``.
 
-A photograph that cannot be used is skipped with the reason and the rest are graded. Exit status:
+A photograph that cannot be used is skipped with the reason and the rest are graded; a path that
+does not exist is reported as ``not found: PATH`` and is not counted as a photograph. Every output
+states the model's known limitation, computed from its manifest's validation record
+(:func:`drlib.screening.report.known_limitation`). Exit status:
 0 when at least one photograph was graded, 1 when none was (the summary says why), 2 for a usage
 error or an output folder that cannot be written or whose disk is too full (both checked before
 the model is loaded: :func:`output_bytes_needed`), 3 when the model cannot be used (manifest or
@@ -31,10 +34,16 @@ from drlib.screening.engine import (
     DEFAULT_MODEL,
     METHODS,
     ModelError,
+    missing_model_help,
     model_settings,
     resolve_manifest,
 )
-from drlib.screening.report import DISCLAIMER, REFERABLE_RULE
+from drlib.screening.report import (
+    DISCLAIMER,
+    EXPECTED_GRADE_RULE,
+    REFERABLE_RULE,
+    known_limitation,
+)
 
 DEFAULT_OUT = "screening_output"
 DEFAULT_BATCH_SIZE = 8
@@ -54,7 +63,10 @@ _EPILOG = "\n\n".join(textwrap.fill(paragraph, 96) for paragraph in (
     "outputs (in --out): results.csv (one row per photograph), summary.json (model, weights "
     "sha256, label scale, counts, skipped files with reasons), report.html (one page: inputs, "
     "grades, overlays, skipped files), images/ (the model's input, and for `explain` the "
-    f"overlays, as PNG). A photograph is flagged {REFERABLE_RULE}.",
+    f"overlays, as PNG). A photograph is flagged {REFERABLE_RULE}. The {EXPECTED_GRADE_RULE}.",
+    "Every output (terminal, summary.json, report.html) states the model's known limitation, "
+    "computed from its manifest: its recall per grade on its synthetic validation split, and "
+    "the grade it most often gives instead of the grade it recognises worst.",
     "exit status: 0 at least one photograph graded; 1 none graded; 2 usage error, output "
     "folder not writable or its disk too full (checked before grading); 3 model manifest or "
     "weights missing, corrupt or not matching.",
@@ -94,7 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"output folder, created if needed (default: {DEFAULT_OUT}/)")
     common.add_argument("--model", default=None, metavar="MANIFEST",
                         help="a model manifest (<name>.manifest.json) or a model name in the "
-                             f"models folder (default: {DEFAULT_MODEL})")
+                             "models folder, with its subfolder if any (e.g. "
+                             f"gpu/densenet121_gpu; default: {DEFAULT_MODEL})")
     common.add_argument("--batch-size", type=positive_int, default=DEFAULT_BATCH_SIZE,
                         metavar="N", help="photographs per forward/backward pass "
                                           f"(default: {DEFAULT_BATCH_SIZE})")
@@ -141,6 +154,7 @@ class _Run:
         self.model = None
         self.pending: list[tuple[int, Any]] = []
         self.results: list[Any] = []
+        self.legend_said = False
 
     def add(self, index: int, prepared: Any, bar: Any) -> None:
         self.pending.append((index, prepared))
@@ -189,6 +203,9 @@ class _Run:
                 probabilities=tuple(float(p) for p in out.probabilities[row]),
                 original_size=(width, height), input_png=f"{stem}_input.png", overlays=overlays)
             self.results.append(result)
+            if not self.legend_said:
+                self.say(f"({EXPECTED_GRADE_RULE})")
+                self.legend_said = True
             self.say(f"{result.file}: grade {result.predicted_grade} ({result.grade_name}), "
                      f"expected {result.expected_grade:.2f}, P(grade >= 2) "
                      f"{result.p_referable:.3f}: "
@@ -221,6 +238,13 @@ def _model_description(settings: Any) -> dict[str, Any]:
         "n_classes": settings.n_classes,
         "trained_with_backend": settings.backend,
         "backend": backend_name(),
+        "validation": {  # as the manifest records it: the source of the known limitation
+            "n_images": settings.validation_images,
+            "recall_per_grade": (list(settings.recall_per_grade)
+                                 if settings.recall_per_grade is not None else None),
+            "confusion": ([list(row) for row in settings.validation_confusion]
+                          if settings.validation_confusion is not None else None),
+        },
     }
 
 
@@ -241,8 +265,14 @@ def run(args: argparse.Namespace) -> int:
         settings = model_settings(resolve_manifest(args.model))
     except ModelError as err:
         print(f"drlib: error: the model cannot be used: {err}", file=sys.stderr)
+        hint = missing_model_help(resolve_manifest(args.model))
+        if hint:
+            print(f"drlib: {hint}", file=sys.stderr)
         return EXIT_MODEL
-    inputs = collect_images(args.paths, exclude=out_dir / "images")
+    files = {"csv": out_dir / "results.csv", "json": out_dir / "summary.json",
+             "html": out_dir / "report.html"}
+    # the run's own outputs are not inputs, nor ignored files, when --out lies in a PATH folder
+    inputs = collect_images(args.paths, exclude=[out_dir / "images", *files.values()])
     try:  # before the model is loaded and anything graded: can the results be written?
         check_output_folder(out_dir, output_bytes_needed(
             len(inputs.images), settings.image_size, len(methods), args.embed_images))
@@ -253,7 +283,10 @@ def run(args: argparse.Namespace) -> int:
     remove_debris(out_dir)  # half-written files of an earlier run that was killed
     skipped: list[SkippedItem] = list(inputs.skipped)
     if not args.quiet:
-        print(f"drlib {args.command}: {len(inputs.images)} photograph(s); model {settings.name}, "
+        missing = (f", {len(inputs.not_found)} path(s) not found" if inputs.not_found
+                   else "")
+        print(f"drlib {args.command}: {len(inputs.images)} photograph(s){missing}; "
+              f"model {settings.name}, "
               f"grades on the {settings.scale_name}; output in {out_dir}/", file=sys.stderr,
               flush=True)
     show_bar = not args.quiet and (inputs.from_folder or len(inputs.images) > 1)
@@ -298,11 +331,12 @@ def run(args: argparse.Namespace) -> int:
     }
     if methods:
         extra["explained_class"] = "the predicted grade (highest score) of each photograph"
+    limitation = known_limitation(settings.recall_per_grade, settings.validation_confusion,
+                                  settings.validation_images)
     summary = build_summary(command=args.command, model=model, results=results, skipped=skipped,
                             ignored=inputs.ignored, methods=methods,
-                            n_found=len(inputs.images) + len(inputs.skipped), extra=extra)
-    files = {"csv": out_dir / "results.csv", "json": out_dir / "summary.json",
-             "html": out_dir / "report.html"}
+                            n_found=len(inputs.images) + len(inputs.skipped),
+                            not_found=inputs.not_found, limitation=limitation, extra=extra)
     try:
         write_csv(results, files["csv"], settings.label_scale, methods)
         write_json(summary, files["json"])
@@ -314,14 +348,20 @@ def run(args: argparse.Namespace) -> int:
     counts = summary["counts"]
     print(f"graded {counts['graded']} of {counts['found']} photograph(s) "
           f"({counts['referable']} referable: {REFERABLE_RULE}); skipped {counts['skipped']}"
-          + (f"; ignored {counts['ignored']} non-image file(s)" if counts["ignored"] else ""))
+          + (f"; ignored {counts['ignored']} non-image file(s)" if counts["ignored"] else "")
+          + (f"; {counts['not_found']} path(s) not found" if counts["not_found"] else ""))
+    for path in inputs.not_found:
+        print(f"  not found: {path}")
     for item in skipped:
         print(f"  skipped {item.item}: {item.problem}")
     print(f"wrote {files['csv']}, {files['json']}, {files['html']}")
     print(f"NOTE: {DISCLAIMER}")
+    print(f"KNOWN LIMITATION: {limitation}.")
     if not results:
         found = "no photograph was found" if not counts["found"] else \
             f"all {counts['found']} photograph(s) were skipped"
+        if counts["not_found"]:
+            found += f", {counts['not_found']} path(s) not found"
         print(f"drlib: error: no photograph could be graded: {found} (reasons above and in "
               f"{files['json']})", file=sys.stderr)
         return EXIT_NOTHING_GRADED

@@ -4,7 +4,9 @@
 :func:`drlib.modeling.manifest.verify_manifest` has checked the weights' SHA-256: the input size,
 the preprocessing and the label scale, read from the same manifest entries as
 :func:`drlib.evaluation.splits.validation_split_from_manifest` (``config.image_size`` or
-``extra.settings.image_size``, ``extra.preprocess`` (default ``"plain"``), ``extra.label_scale``).
+``extra.settings.image_size``, ``extra.preprocess`` (default ``"plain"``), ``extra.label_scale``),
+and the model's validation as its training recorded it (``validation.recall_per_grade``,
+``validation.confusion``, ``validation.n_images``: the report states it as a known limitation).
 Anything wrong with the model (manifest missing, not JSON, weights missing or altered, weights
 that do not fit the architecture) is a :class:`ModelError` naming the file.
 
@@ -56,6 +58,11 @@ class ModelSettings:
         label_scale: the scale of the training labels (``"icdr"`` or ``"table1"``).
         n_classes: number of grades the model outputs.
         backend: the Keras backend the model was trained with (as the manifest records).
+        recall_per_grade: recall of every grade on the model's (synthetic) validation split,
+            ``validation.recall_per_grade`` of the manifest, or None if not recorded.
+        validation_confusion: that split's confusion matrix (rows: true grade, columns:
+            predicted), ``validation.confusion``, or None.
+        validation_images: photographs in that split, ``validation.n_images``, or None.
     """
 
     manifest_path: Path
@@ -67,6 +74,9 @@ class ModelSettings:
     label_scale: str
     n_classes: int
     backend: str | None = None
+    recall_per_grade: tuple[float, ...] | None = None
+    validation_confusion: tuple[tuple[int, ...], ...] | None = None
+    validation_images: int | None = None
 
     @property
     def scale_name(self) -> str:
@@ -77,14 +87,60 @@ class ModelSettings:
 
 
 def resolve_manifest(model: str | Path | None) -> Path:
-    """The manifest file of ``model``: a path to a manifest, or a model name in
-    :func:`drlib.runtime.paths.models_dir` (default :data:`DEFAULT_MODEL`)."""
+    """The manifest file of ``model`` (default :data:`DEFAULT_MODEL`).
+
+    ``model`` is a path to a manifest, or a model name in
+    :func:`drlib.runtime.paths.models_dir`, with its subfolder if it has one
+    (``gpu/densenet121_gpu`` is ``<models>/gpu/densenet121_gpu.manifest.json``). A file that
+    exists as given is taken as given; a relative name ending in ``.json`` that does not exist
+    is looked for in the models folder too; any other name without ``.json`` is a model name.
+    """
     if model is None:
         return models_dir() / f"{DEFAULT_MODEL}{MANIFEST_SUFFIX}"
     path = Path(model)
-    if path.suffix == ".json" or path.exists() or len(path.parts) > 1:
+    if path.is_file() or path.is_absolute():
         return path
-    return models_dir() / f"{model}{MANIFEST_SUFFIX}"
+    if path.suffix != ".json":
+        return models_dir() / f"{path.as_posix()}{MANIFEST_SUFFIX}"
+    in_models = models_dir() / path
+    return in_models if in_models.is_file() else path
+
+
+def missing_model_help(manifest_path: str | Path) -> str | None:
+    """How to get a model whose manifest or weights file is missing, or None if both exist.
+
+    Names the files to copy from the course repository's ``models/`` folder (with the model's
+    subfolder there) and the models folder this installation reads
+    (:func:`drlib.runtime.paths.models_dir`), and the two other ways: ``DRLIB_MODELS`` and
+    ``--model PATH``.
+    """
+    import json
+
+    from drlib.modeling.manifest import WEIGHTS_SUFFIX
+
+    path = Path(manifest_path)
+    name = path.name.removesuffix(MANIFEST_SUFFIX)
+    weights = f"{name}{WEIGHTS_SUFFIX}"
+    if path.is_file():
+        try:
+            weights = str(json.loads(path.read_text())["weights_file"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None  # the manifest is there but unreadable: the error says so
+        if (path.parent / weights).is_file():
+            return None
+    folder = models_dir()
+    try:
+        subfolder = path.parent.resolve().relative_to(folder.resolve())
+    except (OSError, ValueError):
+        subfolder = Path()
+    target = folder / subfolder
+    prefix = "" if subfolder == Path() else f"{subfolder.as_posix()}/"
+    where = (f"the models folder {folder}/" if not prefix
+             else f"{target}/ (in the models folder {folder}/)")
+    return (f"to get the model: the course repository's models/ folder holds it; copy "
+            f"models/{prefix}{path.name} and models/{prefix}{weights} from there into {where}, "
+            "or set DRLIB_MODELS to a folder that holds them, or pass "
+            "--model PATH/TO/<name>.manifest.json with its weights file beside it")
 
 
 def model_settings(manifest_path: str | Path) -> ModelSettings:
@@ -132,7 +188,31 @@ def model_settings(manifest_path: str | Path) -> ModelSettings:
             manifest, ("extra.label_scale", "extra.settings.label_scale")) or "icdr"),
         n_classes=n_classes,
         backend=first_recorded(manifest, ("environment.backend",)),
+        **_validation(manifest),
     )
+
+
+def _validation(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The recorded validation (recall per grade, confusion, size); None where absent or not
+    numbers (a manifest's validation is informative: it never stops a run)."""
+    from drlib.evaluation.splits import first_recorded
+
+    found: dict[str, Any] = {"recall_per_grade": None, "validation_confusion": None,
+                             "validation_images": None}
+    try:
+        confusion = first_recorded(manifest, ("validation.confusion",))
+        if confusion is not None:
+            found["validation_confusion"] = tuple(tuple(int(n) for n in row)
+                                                  for row in confusion)
+        recall = first_recorded(manifest, ("validation.recall_per_grade",))
+        if recall is not None:
+            found["recall_per_grade"] = tuple(float(r) for r in recall)
+        n_images = first_recorded(manifest, ("validation.n_images",))
+        if n_images is not None:
+            found["validation_images"] = int(n_images)
+    except (TypeError, ValueError):
+        pass
+    return found
 
 
 def load_model(settings: ModelSettings) -> Any:

@@ -3,8 +3,11 @@
 :func:`collect_images` turns the command line's paths into a sorted list of image files: a file
 is taken as given (whatever its name: if it is not an image, reading it says so), a folder is
 searched recursively for the extensions of :data:`IMAGE_SUFFIXES`. Other files in a folder are not
-photographs to grade, but they are not hidden either: they are listed as *ignored*. A path that
-does not exist is *skipped* with the reason, like a photograph that cannot be used.
+photographs to grade, but they are not hidden either: they are listed as *ignored*. The run's own
+outputs (its ``images/`` folder, ``results.csv``, ``summary.json``, ``report.html`` and their
+half-written leftovers) are left out of a folder's search, so an output folder inside the input
+folder changes nothing on the next run. A path that does not exist is neither a photograph nor
+skipped: it is listed as *not found*.
 
 :func:`prepare_image` reads one photograph with :func:`drlib.data.image_io.read_fundus` (the whole
 file is decoded, so a truncated file fails here; grey, black and uniform images are refused) and
@@ -26,6 +29,7 @@ from drlib.data.image_io import IMAGE_EXTENSIONS, FundusImageError, read_fundus
 from drlib.data.image_io import image_size as image_size_of
 from drlib.data.preprocess import PREPROCESSORS, find_field_of_view
 from drlib.data.records import SkippedItem
+from drlib.runtime.atomic import PARTIAL_MARK, is_debris
 
 IMAGE_SUFFIXES: tuple[str, ...] = tuple(IMAGE_EXTENSIONS)
 """Extensions (lower case) searched for in folders: JPEG, PNG, TIFF and BMP."""
@@ -37,38 +41,56 @@ class InputList:
 
     Attributes:
         images: image files to grade, in order (each folder's files sorted by path).
-        skipped: paths that do not exist, with the reason (more are added as photographs fail).
+        skipped: photographs that cannot be used, with the reason (empty here: the run adds
+            those that fail).
         ignored: files inside the folders that are not images by their extension.
+        not_found: paths given that do not exist (not counted as photographs).
         from_folder: whether any path was a folder (the progress bar is shown for folders).
     """
 
     images: list[Path] = field(default_factory=list)
     skipped: list[SkippedItem] = field(default_factory=list)
     ignored: list[SkippedItem] = field(default_factory=list)
+    not_found: list[Path] = field(default_factory=list)
     from_folder: bool = False
 
 
-def _inside(path: Path, folder: Path | None) -> bool:
-    if folder is None:
-        return False
+def _excluded(path: Path, excluded: Sequence[Path]) -> bool:
+    """Whether ``path`` is one of ``excluded`` (files), inside one of them (folders), or the
+    half-written leftover of one (``.<name>.partial-*``, :mod:`drlib.runtime.atomic`)."""
     try:
-        return path.resolve().is_relative_to(folder)
+        resolved = path.resolve()
     except OSError:
         return False
+    for item in excluded:
+        if resolved.is_relative_to(item):
+            return True
+        if resolved.parent == item.parent and is_debris(resolved) \
+                and resolved.name.startswith(f".{item.name}{PARTIAL_MARK}"):
+            return True
+    return False
 
 
-def collect_images(paths: Sequence[str | Path], exclude: str | Path | None = None) -> InputList:
+def collect_images(paths: Sequence[str | Path],
+                   exclude: str | Path | Iterable[str | Path] | None = None) -> InputList:
     """The image files named by ``paths`` (files, or folders searched recursively).
 
     Args:
         paths: files and folders, in the order given. Each folder's files are sorted by path.
-        exclude: a folder whose files are never taken (the run's output folder, so that a second
-            run over the same folder does not grade the first run's overlays).
+        exclude: files and folders never taken from a folder's search, nor listed as ignored
+            (the run's own outputs: its ``images/`` folder and its CSV, JSON and HTML files, so
+            that a second run over a folder holding the output folder neither grades the first
+            run's overlays nor counts its tables as ignored files). A file named in ``paths``
+            is taken all the same.
 
     A file reached twice (named, and inside a named folder) is graded once.
     """
     found = InputList()
-    excluded = Path(exclude).resolve() if exclude is not None else None
+    if exclude is None:
+        exclude = ()
+    elif isinstance(exclude, str | Path):
+        exclude = (exclude,)
+    excluded = [Path(item).resolve() for item in exclude]
     seen: set[Path] = set()
 
     def take(path: Path) -> None:
@@ -84,7 +106,7 @@ def collect_images(paths: Sequence[str | Path], exclude: str | Path | None = Non
             files: Iterable[Path] = sorted(
                 (p for p in path.rglob("*") if p.is_file()), key=lambda p: p.as_posix())
             for file in files:
-                if _inside(file, excluded):
+                if _excluded(file, excluded):
                     continue
                 if file.suffix.lower() in IMAGE_SUFFIXES:
                     take(file)
@@ -95,7 +117,7 @@ def collect_images(paths: Sequence[str | Path], exclude: str | Path | None = Non
         elif path.exists():
             take(path)
         else:
-            found.skipped.append(SkippedItem(str(path), "file or folder not found"))
+            found.not_found.append(path)
     return found
 
 

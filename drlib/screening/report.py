@@ -14,6 +14,10 @@ PNG overlays on the image the model saw (its input, after preprocessing):
   for display only (:data:`SALIENCY_DISPLAY_PERCENTILE`): a few extreme pixels would otherwise set
   the colour scale and leave the rest dark.
 
+Every output also states the model's known limitation, computed from its manifest
+(:func:`known_limitation`): its recall per grade on its synthetic validation split, and the grade
+it most often gives instead of the one it recognises worst.
+
 For the batch: ``results.csv`` (one row per graded photograph), ``summary.json`` (the model, its
 weights' SHA-256, the scale, counts, every skipped file with the reason, the disclaimer) and
 ``report.html``, one page with inline styles and no external resources: the photographs' inputs
@@ -67,6 +71,15 @@ REFERABLE_RULE = (
     f"referable when P(grade >= {REFERABLE_GRADE}) = p{REFERABLE_GRADE} + ... + p4 >= "
     f"{REFERABLE_THRESHOLD} (grade {REFERABLE_GRADE}, moderate, or worse)"
 )
+EXPECTED_GRADE_RULE = (
+    "expected grade = p1 + 2 p2 + 3 p3 + 4 p4 (pk = P(grade k)), the mean grade weighted by the "
+    "model's probabilities: a value between two grades means the model hesitates between them; "
+    "the predicted grade is the most probable one"
+)
+"""What the expected grade is, stated in the help, the terminal, the JSON and the page."""
+CONFUSION_SHARE_STATED = 0.2
+"""The weakest grade's commonest wrong answer is named when it takes at least this share of that
+grade's validation photographs."""
 CAM_NOTE = ("class activation map of the predicted grade, upsampled to the model's input, "
             "green (low) - yellow - red (high), scaled to its own range inside the field of view")
 SALIENCY_NOTE = ("saliency max_c |dS_k/dI| of the predicted grade's score S_k, viridis "
@@ -119,6 +132,49 @@ class ImageResult:
     def referable(self) -> bool:
         """P(grade >= 2) >= :data:`REFERABLE_THRESHOLD`."""
         return self.p_referable >= REFERABLE_THRESHOLD
+
+
+def known_limitation(recall_per_grade: Sequence[float] | None,
+                     confusion: Sequence[Sequence[int]] | None = None,
+                     n_images: int | None = None) -> str:
+    """The model's known limitation in words, from the validation its manifest records.
+
+    Args:
+        recall_per_grade: recall of every grade on the validation split
+            (``validation.recall_per_grade``).
+        confusion: the split's confusion matrix, rows the true grade (``validation.confusion``).
+        n_images: photographs in the split (``validation.n_images``; default the matrix's sum).
+
+    States every grade's recall and, for the grade with the lowest recall, the grade the model
+    most often gave those photographs instead, when that is at least
+    :data:`CONFUSION_SHARE_STATED` of them (for the shipped model: many healthy eyes called Mild).
+    """
+    if recall_per_grade is None or len(recall_per_grade) == 0:
+        return ("this model's manifest records no recall per grade on a validation split "
+                "(validation.recall_per_grade): how well it recognises each grade is unknown")
+    if n_images is None and confusion is not None:
+        n_images = int(sum(sum(row) for row in confusion))
+
+    def grade(k: int) -> str:
+        return f"{k} {GRADE_NAMES[k]}" if k < len(GRADE_NAMES) else str(k)
+
+    split = f" ({n_images} photographs)" if n_images else ""
+    text = (f"this model's recall per grade on its synthetic validation split{split}: "
+            + ", ".join(f"{grade(k)} {r:.2f}" for k, r in enumerate(recall_per_grade)))
+    weakest = int(np.argmin(recall_per_grade))
+    if confusion is not None and weakest < len(confusion):
+        row = list(confusion[weakest])
+        wrong = [(n, j) for j, n in enumerate(row) if j != weakest]
+        if wrong and sum(row):
+            n, j = max(wrong)
+            if n / sum(row) >= CONFUSION_SHARE_STATED:
+                given = GRADE_NAMES[j] if j < len(GRADE_NAMES) else f"grade {j}"
+                eyes = ("healthy" if weakest == 0 else
+                        f"grade-{weakest} ({GRADE_NAMES[weakest]})"
+                        if weakest < len(GRADE_NAMES) else f"grade-{weakest}")
+                text += (f"; it calls many {eyes} eyes {given} ({n} of the {sum(row)} {eyes} "
+                         "validation photographs)")
+    return text
 
 
 def probability_columns(label_scale: str, n_classes: int = len(GRADE_NAMES)) -> list[str]:
@@ -232,6 +288,8 @@ def build_summary(
     ignored: Sequence[SkippedItem] = (),
     methods: Sequence[str] = (),
     n_found: int | None = None,
+    not_found: Sequence[str | Path] = (),
+    limitation: str | None = None,
     extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The content of ``summary.json``.
@@ -244,6 +302,8 @@ def build_summary(
         ignored: files in the folders that are not images by their extension.
         methods: maps drawn (``explain``).
         n_found: photographs tried (graded + skipped), default their sum.
+        not_found: paths given that do not exist (not photographs: not in ``n_found``).
+        limitation: the model's known limitation (:func:`known_limitation`).
     """
     label_scale = str(model.get("label_scale", "icdr"))
     by_grade = {str(k): 0 for k in range(len(GRADE_NAMES))}
@@ -256,18 +316,22 @@ def build_summary(
         "model": dict(model),
         "label_scale": label_scale,
         "grades": {str(k): name for k, name in enumerate(GRADE_NAMES)},
+        "known_limitation": limitation,
         "referable_rule": REFERABLE_RULE,
+        "expected_grade_rule": EXPECTED_GRADE_RULE,
         "maps": {m: {"cam": CAM_NOTE, "saliency": SALIENCY_NOTE}[m] for m in methods},
         "counts": {
             "found": n_found if n_found is not None else len(results) + len(skipped),
             "graded": len(results),
             "skipped": len(skipped),
             "ignored": len(ignored),
+            "not_found": len(not_found),
             "referable": sum(r.referable for r in results),
             "by_predicted_grade": by_grade,
         },
         "skipped": [{"file": s.item, "reason": s.problem} for s in skipped],
         "ignored": [{"file": s.item, "reason": s.problem} for s in ignored],
+        "not_found": [str(p) for p in not_found],
         "images": [image_entry(r, label_scale) for r in results],
     }
     if extra:
@@ -284,6 +348,7 @@ body { font-family: system-ui, sans-serif; margin: 1.5em auto; max-width: 1200px
 h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 1.5em; }
 .disclaimer { border: 2px solid #b00020; background: #fff4f4; padding: 0.8em 1em;
   font-weight: 600; }
+.limitation { border: 2px solid #b06000; background: #fff8ee; padding: 0.8em 1em; }
 table { border-collapse: collapse; width: 100%; font-size: 0.9em; }
 th, td { border: 1px solid #ccc; padding: 4px 6px; text-align: center; vertical-align: middle; }
 th { background: #f2f2f2; } td.file { text-align: left; word-break: break-all; max-width: 14em; }
@@ -317,6 +382,11 @@ def render_html(summary: Mapping[str, Any], results: Sequence[ImageResult], out_
         f"<h1>drlib {e(summary['command'])}: diabetic-retinopathy grades of "
         f"{counts['graded']} photograph(s)</h1>",
         f"<p class=\"disclaimer\">{e(DISCLAIMER)}</p>",
+    ]
+    if summary.get("known_limitation"):
+        parts.append(f"<p class=\"limitation\"><strong>Known limitation:</strong> "
+                     f"{e(str(summary['known_limitation']))}.</p>")
+    parts += [
         "<dl class=\"meta\">",
         f"<dt>model</dt><dd>{e(str(model.get('name')))} (weights sha256 "
         f"<code>{e(str(model.get('weights_sha256')))}</code>)</dd>",
@@ -324,6 +394,7 @@ def render_html(summary: Mapping[str, Any], results: Sequence[ImageResult], out_
         f"<dt>preprocessing</dt><dd>{e(str(model.get('preprocess')))}, "
         f"{e(str(model.get('image_size')))} px, as in training</dd>",
         f"<dt>referable</dt><dd>{e(REFERABLE_RULE)}</dd>",
+        f"<dt>expected grade</dt><dd>{e(EXPECTED_GRADE_RULE)}</dd>",
     ]
     for m in methods:
         parts.append(f"<dt>{e(m)} overlay</dt><dd>{e(summary['maps'][m])}</dd>")
@@ -331,6 +402,7 @@ def render_html(summary: Mapping[str, Any], results: Sequence[ImageResult], out_
         f"<dt>photographs</dt><dd>{counts['found']} tried: {counts['graded']} graded "
         f"({counts['referable']} referable), {counts['skipped']} skipped"
         + (f"; {counts['ignored']} other file(s) ignored" if counts["ignored"] else "")
+        + (f"; {counts['not_found']} path(s) not found" if counts.get("not_found") else "")
         + "</dd>", "</dl>",
         "<h2>Grades</h2>",
     ]
@@ -375,6 +447,10 @@ def render_html(summary: Mapping[str, Any], results: Sequence[ImageResult], out_
         parts.append("</tbody></table>")
     else:
         parts.append("<p>None: every photograph found was graded.</p>")
+    if summary.get("not_found"):
+        parts.append("<h2>Paths not found</h2><ul>")
+        parts += [f"<li>not found: {e(str(p))}</li>" for p in summary["not_found"]]
+        parts.append("</ul>")
     if summary.get("ignored"):
         parts.append("<h2>Other files (not images by their extension, not graded)</h2><ul>")
         parts += [f"<li>{e(s['file'])}</li>" for s in summary["ignored"]]
