@@ -2,7 +2,7 @@
 # The GPU work the course owes, as one command for a lent GPU machine (see
 # ../shared/device/README.md: 15 minutes of device time a session, one command at most 10).
 #
-#   scripts/gpu_session.sh [JOB ...]     JOB: data, reference, resolution, bench, explain;
+#   scripts/gpu_session.sh [JOB ...]     JOB: data, reference, resolution, failure, bench, explain;
 #                                        all means data, resolution (the default)
 #
 #   data        renders chapter 02's `gpu` splits once (8,000 + 2,000 synthetic photographs at
@@ -21,6 +21,12 @@
 #               that continue densenet121_cpu), so chapter 06's check that its graders continue
 #               its model holds when it runs with the reference model. The reference's weights
 #               must travel (see below). Their throughputs are shared-card figures.
+#   failure     chapter 06 on many more eyes than CI's (GPU_FAIL_PARAMS, default below), with
+#               the course's CPU grader densenet121_cpu (whose weights must travel instead of
+#               the reference's) and without section 6.9's graders (resolution_models empty:
+#               their weights would not fit beside it). It writes the chapter's record,
+#               06_failure_analysis_gpu.json; commit it as records/06_failure_analysis_gpu.json
+#               and rerun chapter 06, whose section 6.10 sets its verdicts beside CI's.
 #   bench       benchmarks/bench_train_throughput.py --full (JSON), run alone on the machine.
 #   explain     benchmarks/bench_explain.py --full (JSON).
 #
@@ -57,7 +63,8 @@
 # the resolution job needs the reference's (29 MB):
 #     git checkout -b gpu-run && git rm -q models/*.weights.h5 models/stages/*.weights.h5 \
 #         models/resolution/*.weights.h5 && git commit -qm gpu-run
-#     # (for reference, bench or explain alone, remove models/gpu/*.weights.h5 as well)
+#     # (for reference, bench or explain alone, remove models/gpu/*.weights.h5 as well; for
+#     # failure, remove models/gpu/*.weights.h5 and keep models/densenet121_cpu.weights.h5)
 #     # run, then: git checkout main && git branch -D gpu-run
 # Locally, DRY_RUN=1 prints the commands without running anything; a small real run here:
 #     LOCAL=1 PYTHON=.venv/bin/python GPU_EXTRA="-p n_train 32 -p n_val 16 -p epochs 1 \
@@ -71,11 +78,15 @@ DEADLINE=${GPU_DEADLINE_S:-565}
 RES_EPOCHS=${RES_EPOCHS:-4}
 RES_INIT=${RES_INIT:-gpu/densenet121_gpu.manifest.json}  # relative to models/ (chapter 02's init)
 AFTER_TRAINING_S=${AFTER_TRAINING_S:-120}
-STAGE=${GPU_STAGE:-/tmp/gpu_stage}
+# a dry run stages in a fresh folder, so it never overwrites the logs of a real run
+STAGE=${GPU_STAGE:-$([ -n "${DRY_RUN:-}" ] && mktemp -d /tmp/gpu_stage_dry.XXXXXX || echo /tmp/gpu_stage)}
 PY=${PYTHON:-python3}
 MODELS=${DRLIB_MODELS:-models}
 RUNS=${DRLIB_RUNS:-runs}
 read -r -a EXTRA <<< "${GPU_EXTRA:-}"
+# chapter 06's sizes for the failure job (CI runs the chapter's own, much smaller)
+read -r -a FAIL_PARAMS <<< "${GPU_FAIL_PARAMS:--p n_per_grade 30 -p n_counterfactual 30 \
+-p n_scar 20 -p faithfulness_per_grade 6 -p road_eyes 4}"
 # the resolution graders' papermill parameters, the same for both but for the input size
 RES_PARAMS=(-p init "$RES_INIT" -p resize_init True -p learning_rate 0.0001 -p epochs "$RES_EPOCHS")
 START=$(date +%s)
@@ -114,6 +125,7 @@ train_chapter() {  # SECONDS NAME [papermill -p pairs...]: chapter 02 with profi
     -p time_limit_s $(( limit - AFTER_TRAINING_S )) "$@" ${EXTRA[@]+"${EXTRA[@]}"} \
     > "$STAGE/$name.log" 2>&1
   local rc=$?
+  [ -n "${DRY_RUN:-}" ] && cat "$STAGE/$name.log"  # the command, which went to its log
   echo "$name: rc $rc ($(grep -c '^Epoch ' "$STAGE/$name.log" 2>/dev/null) epoch lines in its log)"
   return $rc
 }
@@ -146,6 +158,14 @@ for job in "${jobs[@]}"; do
       wait $large || status=1
       echo "resolution: both graders trained at once on one card (shared-card throughputs)"
       collect densenet121_gpu_ft224; collect densenet121_gpu_ft384 ;;
+    failure)
+      if [ "$budget" -lt 240 ]; then echo "failure: skipped, ${budget}s left (needs about 240)"
+      else limited "$budget" "$PY" -m papermill notebooks/06_failure_analysis.ipynb \
+             "$STAGE/06_failure_analysis_gpu.ipynb" -k python3 --cwd notebooks --log-output \
+             -y "resolution_models: []" -p record_path "$OUT/06_failure_analysis_gpu.json" \
+             "${FAIL_PARAMS[@]}" > "$STAGE/failure.log" 2>&1 || status=1
+        [ -n "${DRY_RUN:-}" ] && cat "$STAGE/failure.log"
+      fi ;;
     bench)
       if [ "$budget" -lt 170 ]; then echo "bench: skipped, ${budget}s left (needs about 170)"
       else limited "$budget" "$PY" benchmarks/bench_train_throughput.py --full \
@@ -154,7 +174,7 @@ for job in "${jobs[@]}"; do
       if [ "$budget" -lt 120 ]; then echo "explain: skipped, ${budget}s left (needs about 120)"
       else limited "$budget" "$PY" benchmarks/bench_explain.py --full \
              --out "$OUT/bench_explain.json" || status=1; fi ;;
-    *) echo "unknown job $job (data reference resolution bench explain all)"; exit 2 ;;
+    *) echo "unknown job $job (data reference resolution failure bench explain all)"; exit 2 ;;
   esac
   echo "job $job: $(( $(date +%s) - t0 )) s; $(left) s left"
 done

@@ -68,3 +68,15 @@ def test_the_resolution_graders_continue_the_reference_and_differ_only_in_input_
             == logs["densenet121_gpu_ft384"].replace("384", "SIZE"))
     assert (ROOT / "models" / "gpu" / "densenet121_gpu.manifest.json").is_file()
 
+
+
+def test_the_failure_job_runs_chapter_06_larger_without_graders_and_writes_its_record(tmp_path):
+    _, logs = dry_run(tmp_path, "failure")
+    assert sorted(logs) == ["failure"]
+    log = logs["failure"]
+    assert "notebooks/06_failure_analysis.ipynb" in log
+    assert "-y resolution_models: []" in log  # the graders' weights do not travel beside it
+    assert f"-p record_path {tmp_path / 'out' / '06_failure_analysis_gpu.json'}" in log
+    assert "-p n_per_grade 30 -p n_counterfactual 30" in log
+    _, logs = dry_run(tmp_path, "failure", GPU_FAIL_PARAMS="-p n_per_grade 12")
+    assert "-p n_per_grade 12" in logs["failure"] and "n_counterfactual" not in logs["failure"]

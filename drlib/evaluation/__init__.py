@@ -5,6 +5,12 @@ Published figures (:mod:`drlib.evaluation.published`) are results on real photog
 its data set and grading scale; a table that shows one beside a synthetic result says so.
 """
 
+from drlib.evaluation.chapter_records import (
+    RecordError,
+    compare_verdicts,
+    read_record,
+    write_record,
+)
 from drlib.evaluation.predictions import predict_records
 from drlib.evaluation.published import (
     CAVEAT,
@@ -33,10 +39,10 @@ from drlib.evaluation.tables import (
 )
 
 __all__ = [
-    "GULSHAN_SENSITIVITY", "GULSHAN_SPECIFICITY", "KAGGLE_4TH_RECALL",
-    "CAVEAT", "GULSHAN_AUC", "GULSHAN_OPERATING_POINTS", "PUBLISHED_KAPPAS", "PublishedKappa",
-    "SplitSpec",
-    "SplitSpecError", "comparison_table", "graded_records", "per_grade_table", "predict_records",
-    "rates_at_threshold", "rebuild_split", "referable_table", "revalidate", "training_prior",
-    "validation_split_from_manifest",
+    "CAVEAT", "GULSHAN_AUC", "GULSHAN_OPERATING_POINTS", "GULSHAN_SENSITIVITY",
+    "GULSHAN_SPECIFICITY", "KAGGLE_4TH_RECALL", "PUBLISHED_KAPPAS", "PublishedKappa",
+    "RecordError", "SplitSpec", "SplitSpecError", "compare_verdicts", "comparison_table",
+    "graded_records", "per_grade_table", "predict_records", "rates_at_threshold", "read_record",
+    "rebuild_split", "referable_table", "revalidate", "training_prior",
+    "validation_split_from_manifest", "write_record",
 ]
