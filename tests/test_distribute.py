@@ -184,6 +184,35 @@ def test_describe_devices_on_this_machine():
     assert info["devices"] == list_devices() and info["n_devices"] == len(info["devices"])
     assert info["accelerator"] == has_accelerator()
     assert info["description"]
+    assert info["cpu_cores"] == len(os.sched_getaffinity(0))
+    assert info["dtype_policy"] == keras.config.dtype_policy().name
+    if not info["accelerator"]:
+        assert info["description"].endswith(f" ({info['cpu_cores']} cores)")
+
+
+def test_describe_devices_names_the_gpus_or_the_cpu(monkeypatch):
+    import drlib.runtime.devices as devices
+
+    # the cores this process may run on (a container's share), not the machine's count
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 5, 7})
+    cores = 3
+    monkeypatch.setattr(devices, "_cpu_name", lambda: "Test CPU 9000")
+    monkeypatch.setattr(devices, "_gpu_names", lambda: ["NVIDIA H200", "NVIDIA H200"])
+    monkeypatch.setattr(devices, "list_devices", lambda: ["gpu:0", "gpu:1"])
+    info = describe_devices()
+    assert (info["devices"], info["n_devices"], info["accelerator"]) == (["gpu:0", "gpu:1"], 2,
+                                                                         True)
+    assert info["description"] == "NVIDIA H200, NVIDIA H200"
+    assert info["cpu_cores"] == cores
+    # nvidia-smi lists no GPU although Keras sees one: the CPU is described instead
+    monkeypatch.setattr(devices, "_gpu_names", lambda: [])
+    assert describe_devices()["description"] == f"Test CPU 9000 ({cores} cores)"
+    # no accelerator: nvidia-smi is not even asked
+    monkeypatch.setattr(devices, "list_devices", lambda: ["cpu:0"])
+    monkeypatch.setattr(devices, "_gpu_names", lambda: pytest.fail("nvidia-smi asked"))
+    info = describe_devices()
+    assert (info["accelerator"], info["n_devices"]) == (False, 1)
+    assert info["description"] == f"Test CPU 9000 ({cores} cores)"
 
 
 @pytest.mark.skipif(keras.backend.backend() == "jax", reason="checks the non-JAX message")
@@ -243,7 +272,21 @@ def test_mirrored_strategy_is_not_used_off_tensorflow(capsys):
 
 def test_batch_size_check_is_a_no_op_without_a_distribution():
     assert keras.distribution.distribution() is None
-    check_batch_size(7)  # nothing to split over
+    for size in (1, 2, 3, 7, 16, 33):
+        assert check_batch_size(size) is None  # nothing to split over
+        assert check_batch_size(size, "the validation batch size") is None
+
+
+def test_batch_size_check_passes_any_size_on_one_device():
+    # a DataParallel over one device (a configuration object on any backend): every size splits
+    distribution = keras.distribution.DataParallel(devices=list_devices()[:1])
+    keras.distribution.set_distribution(distribution)
+    try:
+        for size in (1, 3, 7, 16):
+            assert check_batch_size(size) is None
+    finally:
+        keras.distribution.set_distribution(None)
+    assert keras.distribution.distribution() is None
 
 
 def test_train_refuses_a_batch_that_does_not_split_over_two_devices(tmp_path):

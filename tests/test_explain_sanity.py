@@ -11,7 +11,9 @@ import sys
 import textwrap
 
 import numpy as np
+import pandas as pd
 import pytest
+from scipy import stats
 
 # Weights come from NumPy, so the "trained" model is the same on every backend.
 CONV_MODEL = textwrap.dedent(
@@ -95,6 +97,28 @@ def test_cascade_starts_at_one_and_falls_once_layers_are_randomised(tiny) -> Non
                                atol=1e-7)
     summary = result.summary()
     assert len(summary) == 5
+    # every row is SciPy's Spearman correlation of the trained map and the map after that step,
+    # of the image it names (and of their absolute values)
+    expected = []
+    for step, cut in enumerate(result.cuts):
+        for i in range(len(images)):
+            trained_map, randomised = result.trained_maps[i].ravel(), result.maps[cut][i].ravel()
+            expected.append({
+                "step": step, "cut": cut, "layers_randomised": step, "image": i,
+                "spearman": stats.spearmanr(trained_map, randomised).statistic,
+                "spearman_abs": stats.spearmanr(np.abs(trained_map),
+                                                np.abs(randomised)).statistic,
+            })
+    expected = pd.DataFrame(expected)
+    pd.testing.assert_frame_equal(table, expected, check_dtype=False, rtol=0, atol=1e-9)
+    # the summary: mean, min and max over the images of each step, in cascade order
+    by_step = expected.groupby("step")
+    assert list(summary["cut"]) == list(result.cuts)
+    assert list(summary["layers_randomised"]) == [0, 1, 2, 3, 4]
+    for column in ("spearman", "spearman_abs"):
+        for statistic in ("mean", "min", "max"):
+            np.testing.assert_allclose(summary[(column, statistic)],
+                                       by_step[column].agg(statistic), rtol=0, atol=1e-9)
 
 
 def test_each_step_matches_a_fresh_clone_randomised_the_same_way(tiny) -> None:

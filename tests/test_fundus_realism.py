@@ -61,7 +61,7 @@ def test_box_counting_drawn_circle_and_disk() -> None:
 
 def test_box_counting_edge_cases() -> None:
     assert math.isnan(fr.box_counting_dimension(_blank(64)))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"mask \(8, 8\) too small for box counting"):
         fr.box_counting_dimension(np.ones((8, 8), bool))
     # a non-square mask: sizes run to a quarter of the longer side
     sizes, _ = fr.box_counts(np.ones((100, 300), bool))
@@ -253,5 +253,5 @@ def test_realism_table() -> None:
     assert row.loc["colour_mean_r", "synthetic q05"] == pytest.approx(real["colour_mean_r"] - 9.8)
     assert row.loc["disc_diameter", "inside"]
     assert table["inside"].sum() == len(fr.MEASURES) - 1
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="no synthetic measurements"):
         fr.realism_table(real, [])

@@ -82,8 +82,13 @@ def test_interval_narrows_with_more_images() -> None:
 
 def test_degenerate_resamples_are_counted_not_silently_dropped() -> None:
     ci = bootstrap_kappa([0, 1], [0, 1], resamples=400, seed=0)
-    # half the resamples draw the same image twice: 0/0 kappa
-    assert 100 < ci.n_undefined < 300
+    # half the resamples draw the same image twice: 0/0 kappa; the others draw both images,
+    # a perfect agreement (kappa 1). Which ones: the same seed's bootstrap_indices.
+    rows = bootstrap_indices(2, 400, 0)
+    same_image_twice = rows[:, 0] == rows[:, 1]
+    assert ci.n_undefined == np.count_nonzero(same_image_twice) == 205
+    np.testing.assert_array_equal(np.isnan(bootstrap_kappas([0, 1], [0, 1], 400, 0)),
+                                  same_image_twice)
     assert ci.low == ci.high == 1.0
     with pytest.raises(ValueError, match="every bootstrap resample"):
         bootstrap_kappa([2, 2, 2], [2, 2, 2], resamples=10)

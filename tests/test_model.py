@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import collections
 import re
 import time
 import warnings
@@ -62,7 +63,26 @@ def test_last_conv_layer_is_densenet121_final_relu(model):
 def test_graph_is_flat(model):
     nested = [layer.name for layer in model.layers if isinstance(layer, keras.Model)]
     assert nested == []
-    assert len(model.layers) > 400
+    # DenseNet121 (Huang et al. 2017), counted from its architecture: 58 dense-block conv blocks
+    # (blocks of 6, 12, 24, 16) of 7 layers each (BN, ReLU, 1x1 conv, BN, ReLU, 3x3 conv,
+    # concatenate), 3 transitions of 4 (BN, ReLU, 1x1 conv, average pooling), the stem's 6
+    # (zero padding, 7x7 conv, BN, ReLU, zero padding, max pooling) and the final BN and ReLU:
+    # 426 layers, keras.applications.DenseNet121(include_top=False) plus its InputLayer (427).
+    # The course adds the input "image", the ImageNet normalisation and the head (GAP, Dense,
+    # softmax): 431, each DenseNet layer once, flat.
+    blocks = 6 + 12 + 24 + 16
+    densenet = 7 * blocks + 4 * 3 + 6 + 2
+    assert len(model.layers) == 2 + densenet + 3 == 431
+    kinds = collections.Counter(type(layer).__name__ for layer in model.layers)
+    assert kinds == {
+        "Conv2D": 1 + 2 * blocks + 3,  # stem, two per conv block, one per transition
+        "BatchNormalization": 1 + 2 * blocks + 3 + 1,  # ... and the final one
+        "Activation": 1 + 2 * blocks + 3 + 1 + 1,  # a ReLU after every BN, and the softmax
+        "Concatenate": blocks,
+        "AveragePooling2D": 3, "ZeroPadding2D": 2, "MaxPooling2D": 1, "InputLayer": 1,
+        "Normalization": 1, "GlobalAveragePooling2D": 1, "Dense": 1,
+    }
+    assert [layer.name for layer in model.layers[:2]] == ["image", NORMALISATION_LAYER]
     assert model.layers[-1].name == PROBABILITIES_LAYER
 
 

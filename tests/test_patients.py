@@ -7,10 +7,12 @@ with both eyes and 6 with one, 30 photographs, loaded with ``load_dataset`` as a
 from __future__ import annotations
 
 import collections
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
+from sklearn.metrics import cohen_kappa_score
 
 from drlib.data.loaders import load_dataset
 from drlib.data.patients import (
@@ -21,7 +23,7 @@ from drlib.data.patients import (
     split_by_patient,
 )
 from drlib.data.records import FundusRecord
-from drlib.metrics.bootstrap import bootstrap_kappa
+from drlib.metrics.bootstrap import bootstrap_indices, bootstrap_kappa
 
 try:
     from fixtures_trees import eyepacs_patient_grades, make_eyepacs_tree
@@ -208,6 +210,35 @@ def test_patient_groups_feed_the_cluster_bootstrap(records) -> None:
     test = split_by_patient(records, {"rest": 0.5, "test": 0.5}, seed=0)["test"]
     y = np.array([r.grade for r in test])
     pred = np.clip(y + np.arange(len(y)) % 3 - 1, 0, 4)
-    ci = bootstrap_kappa(y, pred, resamples=200, seed=0, groups=patient_groups(test))
-    assert ci.n_groups == len(set(patient_groups(test))) < len(test)
+    groups = patient_groups(test)
+    ci = bootstrap_kappa(y, pred, resamples=200, seed=0, groups=groups)
+    assert ci.n_groups == len(set(groups)) < len(test)
     assert ci.low <= ci.estimate <= ci.high
+    # by hand: the same seed's resamples of whole patients, each scored by scikit-learn
+    resamples = bootstrap_indices(len(test), 200, 0, groups=groups)
+    assert len(resamples) == 200
+    rows_of = collections.defaultdict(list)
+    for row, patient in enumerate(groups):
+        rows_of[patient].append(row)
+    for rows in resamples:  # as many patients drawn as there are, each with all his photographs
+        drawn, start = 0, 0
+        while start < len(rows):
+            patient_rows = rows_of[groups[rows[start]]]
+            assert rows[start : start + len(patient_rows)].tolist() == patient_rows
+            start += len(patient_rows)
+            drawn += 1
+        assert drawn == ci.n_groups
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # 0/0: a resample of a single grade
+        kappas = np.array([cohen_kappa_score(y[rows], pred[rows], weights="quadratic",
+                                             labels=range(5)) for rows in resamples])
+    defined = np.isfinite(kappas)
+    assert ci.n_undefined == np.count_nonzero(~defined)
+    low, high = np.percentile(kappas[defined], [2.5, 97.5])
+    assert (ci.low, ci.high) == pytest.approx((low, high), abs=1e-12)
+    assert ci.estimate == pytest.approx(cohen_kappa_score(y, pred, weights="quadratic"),
+                                        abs=1e-12)
+    # resampling photographs one by one gives another interval
+    rows_ci = bootstrap_kappa(y, pred, resamples=200, seed=0)
+    assert rows_ci.n_groups is None and rows_ci.estimate == ci.estimate
+    assert (rows_ci.low, rows_ci.high) != pytest.approx((ci.low, ci.high), abs=1e-3)

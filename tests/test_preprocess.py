@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import skimage.data
+from scipy import ndimage
 
 from drlib.data.preprocess import (
     FieldOfViewError,
@@ -202,6 +203,23 @@ def test_plain_resize_any_aspect_and_mask_rules():
     assert out.shape == (40, 60, 3)
 
 
+def _rounded_bounds(exact: np.ndarray, slack: float) -> tuple[np.ndarray, np.ndarray]:
+    """The uint8 values that rounding ``exact`` (float64) may give when the code under test
+    computes it in float32: ``rint(exact)``, or either neighbour within ``slack`` of a tie."""
+    low = np.clip(np.rint(exact - slack), 0, 255)
+    high = np.clip(np.rint(exact + slack), 0, 255)
+    return low, high
+
+
+def _graham_formula(image: np.ndarray, sigma: float, mode: str = "mirror") -> np.ndarray:
+    """Graham's 4 * img - 4 * GaussianBlur(img, sigma) + 128, unrounded, with SciPy's Gaussian
+    (truncated at 4 sigma, as OpenCV's kernel of 2 * round(4 sigma) + 1 taps). "mirror" is
+    OpenCV's default border (BORDER_REFLECT_101: ...cb|abc...)."""
+    img = image.astype(np.float64)
+    blurred = ndimage.gaussian_filter(img, (sigma, sigma, 0), truncate=4.0, mode=mode)
+    return 4.0 * img - 4.0 * blurred + 128.0
+
+
 def test_graham_output_properties(retina):
     out, masks = graham_preprocess(retina, {"fov_test": np.ones(retina.shape[:2], bool)}, size=512)
     assert out.shape == (512, 512, 3) and out.dtype == np.uint8
@@ -212,6 +230,47 @@ def test_graham_output_properties(retina):
     assert out[inside].std() > 5  # detail kept (and amplified)
     assert not masks["fov_test"][outside].any()  # masks clipped with the rim
     assert masks["fov_test"][inside].all()
+    # Inside the rim, every pixel is Graham's formula (sigma = radius / 30 = 256 / 30 px) of the
+    # eye scaled to radius 256, clipped to 0..255 and rounded to the nearest integer.
+    scaled, _ = scale_to_radius(retina, radius=256, margin=1.0)
+    low, high = _rounded_bounds(_graham_formula(scaled, 256 / 30), slack=1e-3)
+    assert np.all((out[inside] >= low[inside]) & (out[inside] <= high[inside]))
+    assert np.count_nonzero(low[inside] != high[inside]) < 0.01 * inside.sum() * 3
+
+
+def test_subtract_local_average_is_grahams_formula():
+    """Against SciPy's Gaussian, and on a sinusoid, whose blurred copy is the same sinusoid with
+    its amplitude times exp(-2 pi^2 sigma^2 / wavelength^2) (the Gaussian's Fourier transform)."""
+    rng = np.random.default_rng(0)
+    image = ndimage.uniform_filter(rng.integers(0, 256, (120, 160, 3)).astype(np.float64),
+                                   (5, 5, 0)).round().astype(np.uint8)
+    # default sigma: radius / 30 with the radius half the shorter side (60 px): sigma 2 px
+    for kwargs, sigma in (({}, 2.0), ({"radius": 90.0, "sigma_fraction": 1 / 15}, 6.0)):
+        out, masks = subtract_local_average(image, **kwargs)
+        assert out.dtype == np.uint8 and out.shape == image.shape and masks is None
+        exact = _graham_formula(image, sigma, mode="nearest")
+        edge = int(4 * sigma + 0.5) + 1  # away from the borders, the border rule plays no part
+        low, high = _rounded_bounds(exact[edge:-edge, edge:-edge], slack=1e-3)
+        interior = out[edge:-edge, edge:-edge]
+        assert np.all((interior >= low) & (interior <= high)), kwargs
+        assert (exact < 0).any() and (exact > 255).any()  # clipping was exercised
+    # a vertical sinusoid of wavelength 32 px, amplitude 20, around 128 (float image): the
+    # output is 128 + 4 * 20 * (1 - exp(-2 pi^2 sigma^2 / 32^2)) * sin(2 pi x / 32), with
+    # sigma = 128 / 30 px: an amplitude of 23.68
+    wavelength, amplitude, sigma = 32.0, 20.0, 128 / 30
+    x = np.arange(256)
+    wave = np.empty((256, 256, 3), np.float32)
+    wave[:] = (128 + amplitude * np.sin(2 * np.pi * x / wavelength))[None, :, None]
+    out, _ = subtract_local_average(wave)
+    kept = 1 - np.exp(-2 * np.pi**2 * sigma**2 / wavelength**2)
+    assert 4 * amplitude * kept == pytest.approx(23.6768, abs=1e-4)
+    exact = np.broadcast_to((128 + 4 * amplitude * kept * np.sin(2 * np.pi * x / wavelength))
+                            [None, :, None], wave.shape)
+    edge = int(4 * sigma + 0.5) + 1
+    low, high = _rounded_bounds(exact[:, edge:-edge], slack=0.02)
+    interior = out[:, edge:-edge]
+    assert np.all((interior >= low) & (interior <= high))
+    assert (interior.min(), interior.max()) == (104, 152)
 
 
 def test_graham_on_cut_photograph(retina):

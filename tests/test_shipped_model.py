@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sklearn.metrics import cohen_kappa_score
 
 from drlib.data.preprocess import PREPROCESSORS
 from drlib.evaluation import revalidate
@@ -54,6 +55,83 @@ def test_manifest_records_how_the_weights_were_made(manifest_path):
             assert manifest[section].get(key) is not None, f"{section}.{key} missing"
     assert manifest["seeds"] and manifest["dataset_fingerprint"]
     assert len(manifest["weights_sha256"]) == 64
+
+
+def manifest_inconsistencies(manifest: dict) -> list[str]:
+    """What in a manifest contradicts the rest of it (empty when it is consistent)."""
+    problems = []
+    config, training, validation = manifest["config"], manifest["training"], manifest["validation"]
+    history = training["history"]
+    confusion = np.asarray(validation["confusion"])
+    if confusion.shape != (config["n_classes"], config["n_classes"]):
+        return [f"confusion shape {confusion.shape}"]
+    if validation["n_images"] != confusion.sum():
+        problems.append(f"n_images {validation['n_images']} != confusion sum {confusion.sum()}")
+    recall = np.diag(confusion) / confusion.sum(axis=1)
+    if not np.allclose(validation["recall_per_grade"], recall, rtol=0, atol=1e-12):
+        problems.append(f"recall_per_grade {validation['recall_per_grade']} != {recall.tolist()}")
+    if abs(validation["accuracy"] - np.trace(confusion) / confusion.sum()) > 1e-12:
+        problems.append(f"accuracy {validation['accuracy']} != trace / sum of the confusion")
+    # kappa of the photographs the confusion matrix counts, by scikit-learn
+    grades = np.arange(config["n_classes"])
+    truth = np.repeat(grades, confusion.sum(axis=1))
+    predicted = np.concatenate([np.repeat(grades, row) for row in confusion])
+    kappa = cohen_kappa_score(truth, predicted, weights="quadratic", labels=grades)
+    if abs(validation["kappa"] - kappa) > 1e-9:
+        problems.append(f"kappa {validation['kappa']} != {kappa} (scikit-learn)")
+    lengths = {key: len(values) for key, values in history.items()}
+    if set(lengths.values()) != {training["epochs_run"]}:
+        problems.append(f"epochs_run {training['epochs_run']}, history lengths {lengths}")
+    if not (training["epochs_run"] == config["epochs"] or training["stopped_early"]
+            or training.get("stopped_by_deadline")):
+        problems.append(f"{training['epochs_run']} of {config['epochs']} epochs, not stopped")
+    # drlib.training.train: best epoch = the first lowest (mode "min") monitored value
+    monitored = history[config["monitor"]]
+    best = monitored.index(min(monitored))
+    if training["best_epoch"] != best:
+        problems.append(f"best_epoch {training['best_epoch']} != {best} (lowest "
+                        f"{config['monitor']})")
+    if training["weights_from_best_epoch"] != config["restore_best_weights"]:
+        problems.append("weights_from_best_epoch differs from config restore_best_weights")
+    # the validation is that of the shipped weights: the best epoch's, if restored, else the last
+    epoch = best if training["weights_from_best_epoch"] else training["epochs_run"] - 1
+    for key in ("kappa", "loss", "accuracy"):
+        if validation[key] != history[f"val_{key}"][epoch]:
+            problems.append(f"validation {key} {validation[key]} != history val_{key}[{epoch}]")
+    recalls = [history[f"val_recall_{g}"][epoch] for g in grades]
+    if validation["recall_per_grade"] != recalls:
+        problems.append(f"recall_per_grade != history val_recall_*[{epoch}]")
+    # TrainingHistory.wall_time_s and .train_images_per_s
+    wall = sum(history["epoch_time_s"]) + sum(history["val_time_s"])
+    if abs(training["wall_time_s"] - wall) > 1e-9 * wall:
+        problems.append(f"wall_time_s {training['wall_time_s']} != {wall}")
+    rates = history["train_images_per_s"][1:] or history["train_images_per_s"]
+    if training["train_images_per_s"] != sorted(rates)[len(rates) // 2]:
+        problems.append(f"train_images_per_s {training['train_images_per_s']} is not the "
+                        "median of the epochs after the first")
+    if manifest["model"]["input_shape"] != [None, config["image_size"], config["image_size"], 3]:
+        problems.append(f"input_shape {manifest['model']['input_shape']} != image_size "
+                        f"{config['image_size']}")
+    if manifest["model"]["output_shape"] != [None, config["n_classes"]]:
+        problems.append(f"output_shape {manifest['model']['output_shape']}")
+    if config["seed"] != manifest["seeds"]["training"]:
+        problems.append(f"config seed {config['seed']} != seeds.training")
+    return problems
+
+
+@pytest.mark.parametrize("manifest_path", MANIFESTS + STAGES + RESOLUTION + GPU,
+                         ids=lambda p: p.name)
+def test_manifest_is_consistent_with_itself(manifest_path):
+    assert manifest_inconsistencies(read_manifest(manifest_path)) == []
+
+
+def test_manifest_consistency_check_sees_a_contradiction():
+    manifest = read_manifest(MANIFESTS[0])
+    assert manifest_inconsistencies(manifest) == []
+    confusion = manifest["validation"]["confusion"]
+    confusion[0][0], confusion[0][1] = confusion[0][0] - 1, confusion[0][1] + 1
+    assert [p.split(" ")[0] for p in manifest_inconsistencies(manifest)] == [
+        "recall_per_grade", "accuracy", "kappa"]
 
 
 def _strings(node):

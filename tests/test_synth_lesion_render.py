@@ -437,6 +437,12 @@ def test_lesion_sizes_follow_their_micrometre_ranges():
     assert ranges["microaneurysm"][1] <= 130, ranges  # 100 um + a pixel of anti-aliasing
     assert 60 <= ranges["dot_blot_haemorrhage"][0] and ranges["dot_blot_haemorrhage"][1] <= 700
     assert 200 <= ranges["laser_scar"][0] and ranges["laser_scar"][1] <= 650, ranges
+    # the seeded draws, measured once: how many lesions stand alone, and their extreme
+    # equivalent diameters (um; edges add up to a pixel, 27 um, to a drawn diameter)
+    assert {name: len(v) for name, v in sizes.items()} == {
+        "microaneurysm": 120, "dot_blot_haemorrhage": 110, "laser_scar": 144}
+    assert ranges == {"microaneurysm": (28, 109), "dot_blot_haemorrhage": (118, 536),
+                      "laser_scar": (290, 578)}, ranges
 
 
 def test_laser_scars_are_pigmented_not_red():
