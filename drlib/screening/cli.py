@@ -261,11 +261,12 @@ def run(args: argparse.Namespace) -> int:
 
     methods = list(args.method) if args.command == "explain" else []
     out_dir = Path(args.out)
+    manifest_path = resolve_manifest(args.model)
     try:
-        settings = model_settings(resolve_manifest(args.model))
+        settings = model_settings(manifest_path)
     except ModelError as err:
         print(f"drlib: error: the model cannot be used: {err}", file=sys.stderr)
-        hint = missing_model_help(resolve_manifest(args.model))
+        hint = missing_model_help(manifest_path)
         if hint:
             print(f"drlib: {hint}", file=sys.stderr)
         return EXIT_MODEL

@@ -114,20 +114,18 @@ def missing_model_help(manifest_path: str | Path) -> str | None:
     (:func:`drlib.runtime.paths.models_dir`), and the two other ways: ``DRLIB_MODELS`` and
     ``--model PATH``.
     """
-    import json
-
-    from drlib.modeling.manifest import WEIGHTS_SUFFIX
+    from drlib.modeling.manifest import WEIGHTS_SUFFIX, ManifestError, weights_path
 
     path = Path(manifest_path)
-    name = path.name.removesuffix(MANIFEST_SUFFIX)
-    weights = f"{name}{WEIGHTS_SUFFIX}"
+    weights = f"{path.name.removesuffix(MANIFEST_SUFFIX)}{WEIGHTS_SUFFIX}"
     if path.is_file():
         try:
-            weights = str(json.loads(path.read_text())["weights_file"])
-        except (OSError, ValueError, KeyError, TypeError):
+            named = weights_path(path)
+        except (ManifestError, OSError, TypeError):
             return None  # the manifest is there but unreadable: the error says so
-        if (path.parent / weights).is_file():
+        if named.is_file():
             return None
+        weights = named.relative_to(path.parent).as_posix()
     folder = models_dir()
     try:
         subfolder = path.parent.resolve().relative_to(folder.resolve())

@@ -155,26 +155,27 @@ def known_limitation(recall_per_grade: Sequence[float] | None,
     if n_images is None and confusion is not None:
         n_images = int(sum(sum(row) for row in confusion))
 
-    def grade(k: int) -> str:
-        return f"{k} {GRADE_NAMES[k]}" if k < len(GRADE_NAMES) else str(k)
+    def name(k: int) -> str | None:
+        return GRADE_NAMES[k] if k < len(GRADE_NAMES) else None
 
     split = f" ({n_images} photographs)" if n_images else ""
     text = (f"this model's recall per grade on its synthetic validation split{split}: "
-            + ", ".join(f"{grade(k)} {r:.2f}" for k, r in enumerate(recall_per_grade)))
+            + ", ".join(f"{k} {name(k)} {r:.2f}" if name(k) else f"{k} {r:.2f}"
+                        for k, r in enumerate(recall_per_grade)))
     weakest = int(np.argmin(recall_per_grade))
-    if confusion is not None and weakest < len(confusion):
-        row = list(confusion[weakest])
-        wrong = [(n, j) for j, n in enumerate(row) if j != weakest]
-        if wrong and sum(row):
-            n, j = max(wrong)
-            if n / sum(row) >= CONFUSION_SHARE_STATED:
-                given = GRADE_NAMES[j] if j < len(GRADE_NAMES) else f"grade {j}"
-                eyes = ("healthy" if weakest == 0 else
-                        f"grade-{weakest} ({GRADE_NAMES[weakest]})"
-                        if weakest < len(GRADE_NAMES) else f"grade-{weakest}")
-                text += (f"; it calls many {eyes} eyes {given} ({n} of the {sum(row)} {eyes} "
-                         "validation photographs)")
-    return text
+    if confusion is None or weakest >= len(confusion):
+        return text
+    row = list(confusion[weakest])
+    wrong = [(n, j) for j, n in enumerate(row) if j != weakest]
+    if not wrong or not sum(row):
+        return text
+    n, j = max(wrong)
+    if n / sum(row) < CONFUSION_SHARE_STATED:
+        return text
+    eyes = ("healthy" if weakest == 0 else f"grade-{weakest} ({name(weakest)})"
+            if name(weakest) else f"grade-{weakest}")
+    return text + (f"; it calls many {eyes} eyes {name(j) or f'grade {j}'} ({n} of the "
+                   f"{sum(row)} {eyes} validation photographs)")
 
 
 def probability_columns(label_scale: str, n_classes: int = len(GRADE_NAMES)) -> list[str]:
